@@ -1,0 +1,22 @@
+"""nameort: classify surnames by language of origin with a small ONNX model.
+
+The runtime needs numpy and ONNX Runtime, never torch:
+
+    from nameort import Classifier
+    clf = Classifier.load()              # the bundled German/Italian model
+    clf.predict("Tribbiani").label       # 'Italian'
+"""
+
+from .errors import DeviceError, MissingDependencyError, ModelError, NameortError
+
+__all__ = ["Classifier", "Prediction", "ModelError", "DeviceError", "MissingDependencyError", "NameortError"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Keep `import nameort` cheap: the classifier (and ONNX Runtime) load on first use.
+    if name in ("Classifier", "Prediction"):
+        from . import classifier
+
+        return getattr(classifier, name)
+    raise AttributeError(f"module 'nameort' has no attribute {name!r}")

@@ -1,0 +1,222 @@
+"""The Classifier: a checked model, its encoder and ONNX Runtime sessions.
+
+``Classifier.load()`` validates the sidecar against the ONNX model's own
+shapes before anything is predicted. ``predict_many`` encodes each distinct
+name once, runs the model in batches (several single-threaded sessions side by
+side for large inputs), and returns one ``Prediction`` per input, in order.
+A Classifier is safe to share between threads: ONNX Runtime's ``run`` is
+thread-safe and the lazily opened extra sessions are guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import sessions
+from .encoding import EMPTY, LOW_CONFIDENCE, UNSUPPORTED, Encoder, PreparedName, status_string
+from .errors import ModelError
+from .sidecar import ModelCard, read_card, resolve_model_path
+
+UNKNOWN_LABEL = "unknown"  # the label given when confidence is below the threshold
+DEFAULT_BATCH_SIZE = 1024
+# Below this many distinct names a second session costs more than it saves.
+PARALLEL_MIN_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model said about one name, and what was done to the name first."""
+
+    name: str  # exactly as given
+    label: str | None  # best label; "unknown" under the threshold; None without a prediction
+    confidence: float | None  # probability of the best label; None without a prediction
+    probabilities: dict  # label -> probability, every label, in model order ({} without a prediction)
+    status: str  # "ok", or flags joined by "+": empty, unsupported, unknown_chars, truncated, low_confidence
+    unknown_chars: str  # characters outside the vocabulary, in order of first appearance
+    text: str  # what the model read after normalisation, substitution and truncation
+    top: tuple = ()  # the top_k (label, probability) pairs, best first, when asked
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "confidence": self.confidence,
+            "status": self.status,
+            "probabilities": self.probabilities,
+            "unknown_chars": self.unknown_chars,
+            "text": self.text,
+            **({"top": [list(pair) for pair in self.top]} if self.top else {}),
+        }
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Classifier:
+    """Load with ``Classifier.load()``; then ``predict`` / ``predict_many``."""
+
+    def __init__(self, card: ModelCard, session, provider: str, threads: int):
+        self.card = card
+        self.encoder = Encoder(card.rules)
+        self.provider = provider
+        self.threads = threads
+        self._sessions = [session]
+        self._input = session.get_inputs()[0].name
+        self._lock = threading.Lock()
+        self._pool = None
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, device: str = "auto", threads: int | None = None) -> "Classifier":
+        """Open ``model`` (None = bundled default; a folder; or a .onnx beside its sidecar).
+
+        ``threads`` caps the CPU cores a large batch uses (default: all); each
+        core gets its own single-threaded session.
+        """
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
+        path = resolve_model_path(model)
+        card = read_card(path)
+        session, provider = sessions.open_session(path, device=device)
+        _check_shapes(card, session)
+        return cls(card, session, provider, threads or default_threads())
+
+    @property
+    def labels(self) -> tuple:
+        return self.card.labels
+
+    def predict(self, name: str, *, top_k: int | None = None, threshold: float | None = None) -> Prediction:
+        return self.predict_many([name], top_k=top_k, threshold=threshold)[0]
+
+    def predict_many(
+        self,
+        names,
+        *,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> list:
+        """One Prediction per name, in input order. Each distinct name is run once."""
+        _check_options(top_k, threshold, len(self.labels))
+        names = list(names)
+        prepared = {}
+        for name in names:
+            if name not in prepared:
+                prepared[name] = self.encoder.prepare(name)
+        texts = list(dict.fromkeys(p.text for p in prepared.values() if p.usable))
+        probabilities = self.probabilities(texts, batch_size=batch_size)
+        row_of = {text: i for i, text in enumerate(texts)}
+        made = {
+            name: self._prediction(p, probabilities, row_of, top_k, threshold) for name, p in prepared.items()
+        }
+        return [made[name] for name in names]
+
+    def probabilities(self, texts: list, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Class probabilities [len(texts), labels] (float64) for already-prepared texts."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not texts:
+            return np.zeros((0, len(self.labels)))
+        chunks = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+        workers = self._workers_for(len(texts))
+        if workers == 1:
+            logits = [self._run(self._sessions[0], chunk) for chunk in chunks]
+        else:
+            pool = self._executor()
+            sessions_ = self._sessions[:workers]
+            logits = list(pool.map(self._run, [sessions_[i % workers] for i in range(len(chunks))], chunks))
+        return _softmax(np.concatenate(logits))
+
+    def _run(self, session, texts):
+        return session.run(None, {self._input: self.encoder.one_hot(texts)})[0]
+
+    def _workers_for(self, rows: int) -> int:
+        if self.provider != sessions.CPU or self.threads == 1 or rows < PARALLEL_MIN_ROWS:
+            return 1
+        with self._lock:
+            while len(self._sessions) < self.threads:
+                session, _ = sessions.open_session(self.card.model_path, device="cpu")
+                self._sessions.append(session)
+        return self.threads
+
+    def _executor(self):
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="nameort")
+            return self._pool
+
+    def _prediction(self, p: PreparedName, probabilities, row_of, top_k, threshold) -> Prediction:
+        if not p.usable:
+            return Prediction(p.name, None, None, {}, p.status, p.unknown, p.text)
+        row = probabilities[row_of[p.text]]
+        best = int(row.argmax())
+        confidence = float(row[best])
+        label, flags = self.labels[best], p.flags
+        if threshold is not None and confidence < threshold:
+            label, flags = UNKNOWN_LABEL, flags + (LOW_CONFIDENCE,)
+        top = ()
+        if top_k:
+            order = np.argsort(-row, kind="stable")[:top_k]
+            top = tuple((self.labels[i], float(row[i])) for i in order)
+        probs = {lab: float(v) for lab, v in zip(self.labels, row)}
+        return Prediction(p.name, label, confidence, probs, status_string(flags), p.unknown, p.text, top)
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def _check_options(top_k, threshold, n_labels):
+    if top_k is not None and not 1 <= top_k <= n_labels:
+        raise ValueError(f"top_k must be between 1 and {n_labels} (the number of labels), not {top_k}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
+
+
+def _check_shapes(card: ModelCard, session) -> None:
+    """The sidecar must describe this very model: input [batch, L, V], output [batch, labels]."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    where = card.model_path.name
+    if len(inputs) != 1 or len(outputs) < 1:
+        raise ModelError(f"{where}: expected 1 input and 1 output, found {len(inputs)} and {len(outputs)}")
+    want_in = [card.rules.sequence_length, len(card.rules.characters)]
+    shape_in = list(inputs[0].shape)
+    if len(shape_in) != 3 or shape_in[1:] != want_in:
+        raise ModelError(
+            f"{where}: input shape {shape_in} does not match the sidecar "
+            f"(sequence length {want_in[0]}, vocabulary {want_in[1]})"
+        )
+    if isinstance(shape_in[0], int) and shape_in[0] != -1:
+        raise ModelError(f"{where}: the batch axis is fixed at {shape_in[0]}; re-export with a dynamic batch")
+    if inputs[0].type != "tensor(float)":
+        raise ModelError(f"{where}: input type {inputs[0].type} is not float32")
+    shape_out = list(outputs[0].shape)
+    if len(shape_out) != 2 or shape_out[1] != len(card.labels):
+        raise ModelError(f"{where}: output shape {shape_out} does not match the sidecar's {len(card.labels)} labels")
+
+
+__all__ = ["Classifier", "Prediction", "UNKNOWN_LABEL", "EMPTY", "UNSUPPORTED"]

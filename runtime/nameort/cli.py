@@ -1,0 +1,131 @@
+"""The ``nameort`` command line: parse, call the library, format.
+
+Exit codes: 0 success, 2 usage or model error, 1 anything else (130 on Ctrl-C).
+Results go to stdout, messages to stderr, never a traceback unless
+NAMEORT_DEBUG=1. Commands that need torch import it only when they run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+
+import click
+
+from . import output
+from .errors import NameortError
+
+FORMATS = ("text", "json", "jsonl", "csv")
+
+
+class Main(click.Group):
+    """A group that turns errors into one line on stderr and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except (NameortError, ValueError) as exc:
+            fail(str(exc), code=2)
+        except KeyboardInterrupt:
+            fail("interrupted", code=130)
+        except BrokenPipeError:
+            # The reader went away (`nameort classify - | head`): not an error of ours.
+            sys.stderr.close()
+            sys.exit(0)
+        except Exception as exc:
+            if os.environ.get("NAMEORT_DEBUG"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (set NAMEORT_DEBUG=1 for a traceback)", code=1)
+
+
+def fail(message: str, code: int):
+    click.echo(f"nameort: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nameort", prog_name="nameort")
+def main():
+    """Classify surnames by language of origin with a small ONNX model."""
+
+
+def model_options(command):
+    """--model, --device and --threads, shared by every command that loads a model."""
+
+    @click.option("--model", "model", default=None, help="Model folder or .onnx file (default: the bundled model).")
+    @click.option(
+        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+        help="auto uses CUDA only when a session really runs on it.",
+    )
+    @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU cores to use (default: all).")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def load_classifier(model, device, threads):
+    from .classifier import Classifier
+
+    return Classifier.load(model, device=device, threads=threads)
+
+
+@main.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--top-k", type=click.IntRange(min=1), default=None, help="Also list the k most likely labels.")
+@click.option(
+    "--threshold", type=click.FloatRange(0, 1), default=None,
+    help="Below this confidence the label is 'unknown'.",
+)
+@model_options
+def classify(names, fmt, top_k, threshold, model, device, threads):
+    """Classify NAMES (or '-' to read one name per line from stdin)."""
+    if names == ("-",):
+        names = read_stdin_names()
+    classifier = load_classifier(model, device, threads)
+    if top_k is not None and top_k > len(classifier.labels):
+        raise click.BadParameter(f"the model has {len(classifier.labels)} labels", param_hint="--top-k")
+    predictions = classifier.predict_many(names, top_k=top_k, threshold=threshold)
+    output.write_predictions(predictions, fmt, classifier.labels, sys.stdout)
+
+
+def read_stdin_names() -> list:
+    """One name per line; only the line ending is removed, so nothing else changes."""
+    if sys.stdin is None:
+        return []
+    return [line.rstrip("\r\n") for line in sys.stdin]
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@model_options
+def info(as_json, model, device, threads):
+    """Show the model (labels, vocabulary, metrics, checksum) and the execution providers."""
+    from . import sessions
+
+    classifier = load_classifier(model, device, threads)
+    card = classifier.card
+    facts = {
+        "model": str(card.model_path),
+        "sha256": card.model_sha256,
+        "labels": list(card.labels),
+        "vocabulary": card.rules.characters,
+        "vocabulary_size": len(card.rules.characters),
+        "sequence_length": card.rules.sequence_length,
+        "normalization": card.rules.normalization,
+        "metrics": card.metrics,
+        "preset": card.training.get("preset"),
+        "providers_available": sessions.available_providers(),
+        "provider_active": classifier.provider,
+        "threads": classifier.threads,
+    }
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
+    else:
+        output.write_info(facts, sys.stdout)

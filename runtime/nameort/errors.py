@@ -1,0 +1,17 @@
+"""The errors nameort raises on purpose. Each carries a one-line message for the user."""
+
+
+class NameortError(Exception):
+    """Base class: something the user can fix, described in one line."""
+
+
+class ModelError(NameortError):
+    """A model file or its sidecar is missing, unreadable or inconsistent."""
+
+
+class DeviceError(NameortError):
+    """The requested execution device cannot be used."""
+
+
+class MissingDependencyError(NameortError):
+    """An optional package is needed for this and is not installed."""

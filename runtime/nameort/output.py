@@ -1,0 +1,95 @@
+"""Formatting predictions for people (an aligned table) and programs (JSON, JSONL, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import unicodedata
+
+TABLE_NAME_WIDTH = 40  # longer names are shortened in the table only; JSON/CSV keep them whole
+
+
+def write_predictions(predictions, fmt: str, labels, out) -> None:
+    if fmt == "json":
+        json.dump([p.to_dict() for p in predictions], out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    elif fmt == "jsonl":
+        for p in predictions:
+            out.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        _write_csv(predictions, labels, out)
+    else:
+        _write_table(predictions, out)
+
+
+def _write_csv(predictions, labels, out) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    with_top = any(p.top for p in predictions)
+    header = ["name", "label", "confidence", "status", "unknown_chars"]
+    header += [f"p_{label}" for label in labels]
+    if with_top:
+        header.append("top")
+    writer.writerow(header)
+    for p in predictions:
+        row = [p.name, p.label or "", _number(p.confidence), p.status, p.unknown_chars]
+        row += [_number(p.probabilities.get(label)) for label in labels]
+        if with_top:
+            row.append(";".join(f"{label}:{prob:.6f}" for label, prob in p.top))
+        writer.writerow(row)
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
+def _write_table(predictions, out) -> None:
+    rows = [("NAME", "LABEL", "CONFIDENCE", "STATUS")]
+    for p in predictions:
+        status = p.status + (f" ({p.unknown_chars!r})" if p.unknown_chars else "")
+        if p.top:
+            status += "  top: " + ", ".join(f"{label} {prob:.3f}" for label, prob in p.top)
+        confidence = "-" if p.confidence is None else f"{p.confidence:.3f}"
+        rows.append((printable(p.name), p.label or "-", confidence, status))
+    widths = [max(display_width(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = [cell + " " * (width - display_width(cell)) for cell, width in zip(row, widths)]
+        out.write("  ".join(cells + [row[3]]).rstrip() + "\n")
+
+
+def printable(name: str) -> str:
+    """The name as a table cell: control characters escaped, very long names shortened."""
+    shown = "".join(
+        repr(ch)[1:-1] if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
+        for ch in name[: TABLE_NAME_WIDTH + 1]
+    )
+    if len(name) > TABLE_NAME_WIDTH:
+        shown = shown[:TABLE_NAME_WIDTH] + f"… ({len(name)} chars)"
+    return shown if shown.strip() else repr(name)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: wide East Asian characters take two, combining marks none."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def write_info(facts: dict, out) -> None:
+    metrics = facts["metrics"] or {}
+    accuracy = metrics.get("test_accuracy")
+    lines = [
+        f"model:            {facts['model']}",
+        f"sha256:           {facts['sha256']}",
+        f"preset:           {facts['preset'] or '-'}",
+        f"labels:           {', '.join(facts['labels'])}",
+        f"vocabulary ({facts['vocabulary_size']}): {facts['vocabulary']!r}",
+        f"sequence length:  {facts['sequence_length']} (normalization {facts['normalization']})",
+        f"test accuracy:    {accuracy:.4f}" if isinstance(accuracy, (int, float)) else "test accuracy:    -",
+        f"providers:        {', '.join(facts['providers_available'])}",
+        f"active provider:  {facts['provider_active']}",
+        f"threads:          {facts['threads']}",
+    ]
+    out.write("\n".join(lines) + "\n")
