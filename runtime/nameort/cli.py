@@ -51,6 +51,11 @@ def fail(message: str, code: int):
 @click.version_option(package_name="nameort", prog_name="nameort")
 def main():
     """Classify surnames by language of origin with a small ONNX model."""
+    # Names from argv or stdin may hold undecodable bytes (as surrogate escapes);
+    # write them back out byte for byte instead of failing on them.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
 
 
 def model_options(command):
@@ -99,6 +104,8 @@ def read_stdin_names() -> list:
     """One name per line; only the line ending is removed, so nothing else changes."""
     if sys.stdin is None:
         return []
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")  # undecodable bytes stay names
     return [line.rstrip("\r\n") for line in sys.stdin]
 
 

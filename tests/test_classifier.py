@@ -1,0 +1,121 @@
+"""The Python API on the bundled default model: labels, probabilities, statuses, batching."""
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from nameort import Classifier
+from nameort.classifier import PARALLEL_MIN_ROWS
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return Classifier.load()
+
+
+def test_bundled_model_knows_the_famous_examples(clf):
+    assert clf.labels == ("German", "Italian")
+    assert clf.predict("Tribbiani").label == "Italian"
+    assert clf.predict("Schmidt").label == "German"
+
+
+def test_prediction_carries_every_probability(clf):
+    p = clf.predict("Rossi")
+    assert p.name == "Rossi" and p.status == "ok" and p.text == "Rossi"
+    assert set(p.probabilities) == {"German", "Italian"}
+    assert math.isclose(sum(p.probabilities.values()), 1.0, abs_tol=1e-9)
+    assert p.confidence == max(p.probabilities.values())
+    assert p.label == max(p.probabilities, key=p.probabilities.get)
+
+
+def test_predict_many_keeps_order_and_duplicates(clf):
+    names = ["Schmidt", "Tribbiani", "", "Schmidt", "Esposito", "Tribbiani"]
+    results = clf.predict_many(names)
+    assert [r.name for r in results] == names
+    assert results[0] == results[3] and results[1] == results[5]
+    assert results[2].status == "empty" and results[2].label is None and results[2].probabilities == {}
+    for name, r in zip(names, results):
+        one = clf.predict(name)
+        assert (r.label, r.status) == (one.label, one.status)
+        # Batch composition may change the last float bits of a GEMM, nothing more.
+        assert r.probabilities == pytest.approx(one.probabilities, abs=1e-6)
+
+
+def test_nfd_name_classifies_exactly_like_nfc(clf):
+    assert clf.predict("Mu\u0308ller").probabilities == clf.predict("M\u00fcller").probabilities
+
+
+def test_unknown_characters_are_reported_and_substituted(clf):
+    p = clf.predict("García")
+    assert p.status == "unknown_chars" and p.unknown_chars == "í" and p.text == "Garcia"
+    assert p.probabilities == clf.predict("Garcia").probabilities
+
+
+def test_unsupported_script_gets_no_prediction(clf):
+    p = clf.predict("李明")
+    assert (p.label, p.confidence, p.status) == (None, None, "unsupported")
+
+
+def test_top_k_is_sorted_best_first(clf):
+    p = clf.predict("Tribbiani", top_k=2)
+    assert [label for label, _ in p.top] == ["Italian", "German"]
+    assert p.top[0][1] >= p.top[1][1]
+    assert clf.predict("Tribbiani").top == ()
+
+
+def test_threshold_abstains_with_label_unknown(clf):
+    confident = clf.predict("Tribbiani")
+    abstained = clf.predict("Tribbiani", threshold=1.0)
+    if confident.confidence < 1.0:
+        assert abstained.label == "unknown" and abstained.status == "low_confidence"
+        assert abstained.confidence == confident.confidence
+    assert clf.predict("Tribbiani", threshold=0.5).label == "Italian"
+
+
+@pytest.mark.parametrize("kwargs", [{"top_k": 0}, {"top_k": 3}, {"threshold": 1.5}, {"threshold": -0.1}])
+def test_bad_options_are_value_errors(clf, kwargs):
+    with pytest.raises(ValueError):
+        clf.predict("Rossi", **kwargs)
+
+
+def test_parallel_sessions_give_the_same_numbers_as_one():
+    names = [f"Ross{'i' * (i % 5)}{chr(97 + i % 26)}{chr(97 + (i // 26) % 26)}" for i in range(PARALLEL_MIN_ROWS + 500)]
+    serial = Classifier.load(threads=1).predict_many(names)
+    parallel = Classifier.load(threads=2).predict_many(names, batch_size=256)
+    assert len({r.text for r in serial}) >= PARALLEL_MIN_ROWS
+    assert [r.label for r in parallel] == [r.label for r in serial]
+    for a, b in zip(parallel, serial):
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
+
+
+def test_one_classifier_shared_by_threads_matches_serial(clf):
+    names = ["Schmidt", "Tribbiani", "Müller", "García", "Esposito", "Weber", "", "李明"] * 25
+    def run():
+        return [clf.predict(n) for n in names] + clf.predict_many(names)
+
+    expected = run()
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            results[k] = run()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 8
+    for got in results.values():
+        assert got == expected
+
+
+def test_probabilities_are_finite_and_normalised(clf):
+    probs = clf.probabilities(["A", "Zz", "Abcdefghijklmnopqr"])
+    assert probs.shape == (3, 2) and np.isfinite(probs).all()
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-9)

@@ -1,0 +1,92 @@
+"""`nameort classify` and `nameort info`, run as real processes."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def nameort(*args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "nameort", *args], input=stdin, capture_output=True, text=True, encoding="utf-8"
+    )
+
+
+def test_classify_prints_a_table():
+    proc = nameort("classify", "Tribbiani", "Schmidt")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "LABEL", "CONFIDENCE", "STATUS"]
+    assert lines[1].split()[:2] == ["Tribbiani", "Italian"]
+    assert lines[2].split()[:2] == ["Schmidt", "German"]
+    assert proc.stderr == ""
+
+
+def test_classify_json_matches_the_api():
+    from nameort import Classifier
+
+    proc = nameort("classify", "Tribbiani", "", "García", "--format", "json", "--top-k", "2")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["status"] for r in rows] == ["ok", "empty", "unknown_chars"]
+    expected = Classifier.load().predict("Tribbiani", top_k=2)
+    assert rows[0]["probabilities"] == pytest.approx(expected.probabilities, abs=1e-12)
+    assert rows[0]["top"][0][0] == "Italian"
+    assert rows[1]["label"] is None and rows[2]["unknown_chars"] == "í"
+
+
+def test_classify_reads_stdin_and_keeps_every_line():
+    proc = nameort("classify", "-", "--format", "jsonl", stdin="Rossi\n\n  Weber \r\nNA\n")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["name"] for r in rows] == ["Rossi", "", "  Weber ", "NA"]
+    assert [r["status"] for r in rows] == ["ok", "empty", "ok", "ok"]
+
+
+def test_classify_csv_has_one_row_per_name_and_per_class_columns():
+    proc = nameort("classify", "Rossi", "Smith, John", "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert [r["name"] for r in rows] == ["Rossi", "Smith, John"]
+    assert rows[1]["status"] == "unknown_chars" and rows[1]["unknown_chars"] == ","
+    assert abs(float(rows[0]["p_German"]) + float(rows[0]["p_Italian"]) - 1) < 1e-5
+
+
+def test_threshold_abstains():
+    proc = nameort("classify", "Rossi", "--threshold", "1", "--format", "jsonl")
+    row = json.loads(proc.stdout)
+    assert row["label"] == "unknown" and row["status"] == "low_confidence"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["classify"], "Missing argument"),
+        (["classify", "x", "--top-k", "3"], "the model has 2 labels"),
+        (["classify", "x", "--threshold", "2"], "--threshold"),
+        (["classify", "x", "--format", "xml"], "--format"),
+        (["classify", "x", "--model", "/nonexistent/model"], "model not found: /nonexistent/model"),
+        (["classify", "x", "--threads", "0"], "--threads"),
+    ],
+)
+def test_usage_and_model_errors_exit_2_without_traceback(args, message):
+    proc = nameort(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_info_shows_model_and_providers():
+    proc = nameort("info", "--json")
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    assert facts["labels"] == ["German", "Italian"]
+    assert facts["vocabulary_size"] == 65 and facts["sequence_length"] == 18
+    assert facts["provider_active"] == "CPUExecutionProvider"
+    assert "CPUExecutionProvider" in facts["providers_available"]
+    assert len(facts["sha256"]) == 64 and 0.9 < facts["metrics"]["test_accuracy"] <= 1
+    text = nameort("info")
+    assert "active provider:  CPUExecutionProvider" in text.stdout

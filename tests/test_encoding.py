@@ -1,0 +1,107 @@
+"""The encoder: normalisation, unknown characters, truncation, statuses, one-hot layout."""
+
+import numpy as np
+import pytest
+
+from nameort.encoding import Encoder, EncodingRules
+
+# The notebook's 65-character vocabulary, in index order.
+SEED_VOCAB = " 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyzßàäèéìòóöùü"
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return Encoder(EncodingRules(characters=SEED_VOCAB, sequence_length=18))
+
+
+def test_seed_vocabulary_indices_match_the_notebook(encoder):
+    assert encoder.vocab_size == 65
+    assert encoder.index[" "] == 0 and encoder.index["'"] == 1
+    assert encoder.index["A"] == 2 and encoder.index["a"] == 28
+    assert encoder.index["ß"] == 54 and encoder.index["ü"] == 64
+
+
+def test_one_hot_layout_pads_with_zero_rows(encoder):
+    x = encoder.one_hot(["Abe", "ü"])
+    assert x.shape == (2, 18, 65) and x.dtype == np.float32
+    assert [int(i) for i in x[0, :3].argmax(axis=1)] == [2, 29, 32]
+    assert x[0, 3:].sum() == 0 and x[1, 1:].sum() == 0
+    assert x[1, 0, 64] == 1
+    assert x.sum() == 4
+
+
+def test_plain_name_is_ok(encoder):
+    p = encoder.prepare("Tribbiani")
+    assert (p.text, p.status, p.unknown) == ("Tribbiani", "ok", "")
+
+
+def test_nfd_input_is_encoded_like_nfc(encoder):
+    nfd, nfc = "Mu\u0308ller", "M\u00fcller"
+    assert encoder.prepare(nfd).text == nfc
+    assert encoder.prepare(nfd).status == "ok"
+    assert np.array_equal(encoder.encode([nfd])[0], encoder.encode([nfc])[0])
+
+
+def test_surrounding_whitespace_is_not_part_of_the_name(encoder):
+    p = encoder.prepare("  Rossi\t")
+    assert (p.name, p.text, p.status) == ("  Rossi\t", "Rossi", "ok")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\u00a0", "\t\n"])
+def test_empty_names(encoder, name):
+    p = encoder.prepare(name)
+    assert (p.status, p.text, p.usable) == ("empty", "", False)
+
+
+def test_accented_letter_falls_back_to_its_base_letter(encoder):
+    p = encoder.prepare("García")  # í is not in the seed vocabulary, i is
+    assert (p.text, p.status, p.unknown) == ("Garcia", "unknown_chars", "í")
+
+
+def test_curly_apostrophe_becomes_straight(encoder):
+    p = encoder.prepare("O\u2019Connor")
+    assert (p.text, p.status, p.unknown) == ("O'Connor", "unknown_chars", "\u2019")
+
+
+def test_hyphen_outside_the_vocabulary_becomes_a_space(encoder):
+    assert encoder.prepare("Smith-Jones").text == "Smith Jones"
+
+
+def test_characters_without_substitute_are_dropped_and_listed(encoder):
+    p = encoder.prepare("Ro\u200bssi😀")
+    assert (p.text, p.status, p.unknown) == ("Rossi", "unknown_chars", "\u200b😀")
+
+
+def test_name_with_no_known_character_is_unsupported(encoder):
+    p = encoder.prepare("李明")
+    assert (p.status, p.text, p.unknown, p.usable) == ("unsupported", "", "李明", False)
+
+
+def test_long_name_keeps_its_first_characters(encoder):
+    p = encoder.prepare("Abcdefghijklmnopqrstuvwxyz")
+    assert p.text == "Abcdefghijklmnopqr" and p.status == "truncated"
+
+
+def test_flags_combine_in_a_fixed_order(encoder):
+    assert encoder.prepare("García" * 5).status == "unknown_chars+truncated"
+
+
+def test_astral_characters_count_as_one_code_point(encoder):
+    p = encoder.prepare("Rossi\U0001d400")  # MATHEMATICAL BOLD CAPITAL A folds to nothing known
+    assert p.text == "Rossi"
+    assert p.unknown == "\U0001d400"
+
+
+def test_non_string_input_is_a_type_error(encoder):
+    with pytest.raises(TypeError, match="must be a str"):
+        encoder.prepare(None)
+
+
+def test_rules_round_trip_through_json():
+    rules = EncodingRules(characters=SEED_VOCAB, sequence_length=18)
+    assert EncodingRules.from_json(rules.to_json()) == rules
+
+
+def test_duplicate_vocabulary_is_refused():
+    with pytest.raises(ValueError, match="unique"):
+        EncodingRules(characters="aab", sequence_length=3)
