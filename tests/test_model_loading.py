@@ -124,7 +124,7 @@ def test_onnx_model_with_another_input_shape(model_dir):
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch"])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], ir_version=8)
     onnx.save(model, model_dir / "model.onnx")
     edit_sidecar(model_dir, lambda d: d.update(model_sha256=file_sha256(model_dir / "model.onnx")))
     with pytest.raises(ModelError, match="input shape"):
