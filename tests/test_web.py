@@ -1,0 +1,428 @@
+"""The browser page (web/): JavaScript encoder parity in Node, and the built site in real Chromium.
+
+These need Node.js, `npm ci --prefix web` and Debian's chromium; they fail, not
+skip, when any is missing, because CI installs all three.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import unicodedata
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nameort import Classifier
+from nameort.encoding import DEFAULT_EQUIVALENTS, Encoder, EncodingRules
+from nameort.sidecar import BUNDLED_MODEL_DIR, MODEL_FILENAME, sidecar_path_for
+
+REPO = Path(__file__).resolve().parents[1]
+WEB = REPO / "web"
+CHROMIUM = os.environ.get("NAMEORT_CHROMIUM", "/usr/bin/chromium")
+INSTALL_HINT = "CI installs them with: apt-get install -y chromium && npm ci --prefix web (Node.js >= 20 on PATH)"
+
+
+def need(condition: bool, what: str):
+    if not condition:
+        pytest.fail(f"{what} is missing; {INSTALL_HINT}", pytrace=False)
+
+
+def node() -> str:
+    path = shutil.which("node")
+    need(path is not None, "node (Node.js >= 20)")
+    return path
+
+
+def node_modules(*packages):
+    for package in packages:
+        need((WEB / "node_modules" / package / "package.json").is_file(), f"web/node_modules/{package}")
+
+
+# ---------------------------------------------------------------------------
+# Encoder vectors, written by the Python runtime for web/test/encoder.test.mjs
+
+# Characters the generated names are made of: ASCII, precomposed and combining
+# accents, look-alikes with equivalents, every kind of space, zero-width and
+# format characters, other scripts, emoji (astral, with modifiers and ZWJ),
+# compatibility characters that NFC or NFKC change.
+POOL = (
+    list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ' -.,0123")
+    + list("àáâãäåçèéêëìíîïñòóôõöùúûüýÿßÀÉÖÜłŁøØđıİşŞțăőűẞǅǄ")
+    + ["\u0300", "\u0301", "\u0308", "\u0327", "\u0345", "\u0903", "\u093c", "\u0f71", "\u0f72", "\u0f73"]
+    + ["\u2019", "\u2018", "\u02bc", "\u00b4", "`", "\u2010", "\u2011", "\u2013", "\u2014"]
+    + ["\u00a0", "\u2007", "\u202f", "\t", "\n", "\r", "\x0b", "\x1c", "\x1f", "\x85", "\u1680", "\u2003"]
+    + ["\u2028", "\u3000"]
+    + ["\u200b", "\u200c", "\u200d", "\ufeff", "\u180e", "\u00ad", "\u2060"]
+    + ["王", "李", "Иван", "Ωμέγα", "محمد", "한", "\u1100", "\u1161", "\u11a8", "ア", "\u3099"]
+    + ["😀", "👍", "\U0001f3fd", "\U0001f1e9", "\U0001f1ea", "\U0001d400", "\U00020000", "\ue000"]
+    + ["\u212b", "\u212a", "\ufb01", "\u00bd", "\uff21", "\u2126", "\u1e9b", "\u0344"]
+)
+
+# Curated cases: each one a rule the encoder applies, or a trap a JavaScript port falls into.
+CASES = [
+    "Tribbiani", "Müller", "Schmidt", "D'Angelo", "De Luca", "van der Berg",
+    "José", "Jose\u0301", "Mu\u0308ller", "Nun\u0303ez", "Ñúñez", "Łukasz", "Øster", "Straße", "STRASSE", "ẞ",
+    "O\u2019Brien", "O\u2018Brien", "O\u02bcBrien", "O\u00b4Brien", "O`Brien",
+    "Smith-Jones", "Smith\u2010Jones", "Smith\u2011Jones", "Smith\u2013Jones", "Smith\u2014Jones",
+    "Van\u00a0Dyke", "Van\u2007Dyke", "Van\u202fDyke", "Van\u3000Dyke",
+    "", " ", "   ", "\t\n", "\u00a0", "\u3000", "\x1c", "\x85", "\ufeff", "\u200b", "\u180e",
+    "  Rossi  ", "\u00a0Rossi\u00a0", "\x1cRossi\x1f", "\x85Rossi\x85", "\ufeffRossi", "Rossi\ufeff",
+    "\u2028Rossi\u2029",
+    "Ro\u200bssi", "Ro\u200dssi", "Ro\u00adssi",
+    "\u0301", "\u0301Rossi", "Rossi\u0301", "\u0345", "\u0903", "\u0f73", "\u0344",
+    "😀", "Rossi😀", "😀Rossi", "👍\U0001f3fd", "\U0001f1e9\U0001f1ea", "\U0001d400bc", "\U00020000", "\ue000",
+    "王", "王Wang", "Иванов", "Παπαδόπουλος", "محمد", "김", "\u1100\u1161\u11a8", "ア\u3099",
+    "\u212bngstr\u00f6m", "\u212aelvin", "\ufb01sher", "\uff21bc",
+    "Abcdefghijklmnopqr", "Abcdefghijklmnopqrs", "Abcdefghijklmnopqrstuvwxyz" * 3,
+    "Àbcdéfghìjklmnòpqrstù", "A\u0301" * 20, "😀" * 30 + "ab", "ab" + "😀" * 30,
+    "\ud800", "a\udfffb",
+    "0123", "O'Neil, Jr.", "a" * 18 + "\u0301", "a" * 17 + "\u00e9x",
+]
+
+
+def _ranges(code_points):
+    ranges = []
+    for cp in code_points:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return ranges
+
+
+def _assigned():
+    """Code points this Python's Unicode assigns, surrogates left out."""
+    return [cp for cp in range(0x110000) if unicodedata.category(chr(cp)) not in ("Cn", "Cs")]
+
+
+def _ruleset(ident, encoding, names, *, every_code_point=False, assigned=()):
+    rules = EncodingRules.from_json(encoding)
+    encoder = Encoder(rules)
+    prepared = [encoder.prepare(n) for n in names]
+    batch = encoder.one_hot([p.text for p in prepared])
+    flat = batch.reshape(len(names), -1)
+    assert set(np.unique(flat)) <= {0.0, 1.0}
+    cases = [
+        {"name": p.name, "text": p.text, "status": p.status, "unknown": p.unknown,
+         "onehot": np.flatnonzero(flat[i]).tolist()}
+        for i, p in enumerate(prepared)
+    ]
+    out = {
+        "id": ident,
+        "encoding": encoding,
+        "vocabulary": list(rules.characters),
+        "sequence_length": rules.sequence_length,
+        "cases": cases,
+    }
+    if every_code_point:
+        special = []
+        for cp in assigned:
+            ch = chr(cp)
+            p = encoder.prepare(ch)
+            if not (p.text == "" and p.status == "unsupported" and p.unknown == ch):
+                special.append([cp, p.text, p.status, p.unknown])
+        out["codepoints"] = {"domain": _ranges(assigned), "special": special}
+    return out
+
+
+def _fuzz_names(seed: int, count: int):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(POOL) for _ in range(rng.randint(0, 24))) for _ in range(count)]
+
+
+def build_vectors(model=None) -> dict:
+    from nameort.sidecar import read_card, resolve_model_path
+
+    card = read_card(resolve_model_path(model))
+    bundled = json.loads(card.sidecar_path.read_text(encoding="utf-8"))["encoding"]
+    assigned = _assigned()
+    names = CASES + _fuzz_names(8, 3000)
+    vocab = list(card.rules.characters)
+
+    rulesets = [
+        _ruleset("model", bundled, names, every_code_point=True, assigned=assigned),
+        # The other switches: NFKC, no stripping, no folding, list-valued and multi-character
+        # equivalents, a short sequence.
+        _ruleset("variant", {
+            "characters": vocab + ["-"],
+            "sequence_length": 6,
+            "normalization": "NFKC",
+            "strip_whitespace": False,
+            "fold_accents": False,
+            "equivalents": {
+                "\u2019": ["xy", "\u00e0", "'"], "\u0142": "l", "\u2013": "-", "\u00f8": ["o"], "\u00a0": "",
+            },
+        }, names, every_code_point=True, assigned=assigned),
+        # Sidecar with only the required entries: the defaults, vocabulary given as one string.
+        _ruleset("defaults", {"characters": "".join(vocab), "sequence_length": 12}, names),
+        # Astral characters and combining marks inside the vocabulary (code points, not UTF-16 units),
+        # NFD input, and marks of combining class 0 that \p{M} would wrongly drop when folding.
+        _ruleset("astral-nfd", {
+            "characters": ["a", "b", "c", "e", "o", "u", " ", "\u0301", "\u0308", "😀", "\U0001d400",
+                           "\u09c7", "\u09be", "\u0f71"],
+            "sequence_length": 5,
+            "normalization": "NFD",
+        }, names + ["\u09cb", "\u09cbb", "\u0f73", "\u0f71"], every_code_point=True, assigned=assigned),
+        _ruleset("marks-nfc", {
+            "characters": ["a", "b", "\u09c7", "\u09be", "\u0928", "\u093c"],
+            "sequence_length": 4,
+        }, ["\u09cb", "\u0929", "a\u09cbb", "\u0f73"], every_code_point=False),
+    ]
+
+    nfd_stable = [cp for cp in assigned if unicodedata.normalize("NFD", chr(cp)) == chr(cp)]
+    logits = [[0.0, 0.0], [1.0, 2.0, 3.0], [1000.0, -1000.0], [-50.5, -50.25, 3.75, 0.125], [88.0, 88.0, -3.0]]
+    from nameort.classifier import _softmax
+
+    return {
+        "format": "nameort-web-encoder-vectors",
+        "python": sys.version.split()[0],
+        "unicode": unicodedata.unidata_version,
+        "default_equivalents": DEFAULT_EQUIVALENTS,
+        "whitespace": [cp for cp in range(0x110000) if chr(cp).isspace()],
+        "combining": [cp for cp in nfd_stable if unicodedata.combining(chr(cp))],
+        "nfd_stable_ranges": _ranges(nfd_stable),
+        "softmax": [
+            {"logits": row, "probabilities": _softmax(np.array([row], np.float32))[0].tolist()} for row in logits
+        ],
+        "rulesets": rulesets,
+    }
+
+
+def write_vectors(path, model=None) -> None:
+    Path(path).write_text(json.dumps(build_vectors(model), ensure_ascii=True), encoding="ascii")
+
+
+def test_encoder_parity_in_node(tmp_path):
+    """The JavaScript encoder gives the Python runtime's text, statuses, unknown characters and one-hot."""
+    node_bin = node()
+    vectors = tmp_path / "vectors.json"
+    write_vectors(vectors)
+    run = subprocess.run(
+        [node_bin, "--test", "--test-reporter=tap", *sorted(str(p) for p in (WEB / "test").glob("*.test.mjs"))],
+        cwd=REPO, env={**os.environ, "NAMEORT_WEB_VECTORS": str(vectors)},
+        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    counts = dict(re.findall(r"^# (pass|fail) (\d+)$", run.stdout, re.MULTILINE))
+    assert counts.get("fail") == "0" and int(counts.get("pass", 0)) >= 20, run.stdout[-3000:]
+
+
+# ---------------------------------------------------------------------------
+# `nameort web build`
+
+
+def nameort(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-c", "from nameort.cli import main; main()", *args],
+        cwd=REPO, capture_output=True, text=True, encoding="utf-8", timeout=timeout,
+    )
+
+
+def one_line_error(run):
+    assert run.returncode == 2, (run.returncode, run.stdout, run.stderr)
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nameort: error: "), run.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    node_modules("onnxruntime-web")
+    out = tmp_path_factory.mktemp("web") / "site"
+    run = nameort("web", "build", str(out))  # the bundled model
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"wrote {out}: ")
+    return out
+
+
+def test_build_writes_a_self_contained_site(site):
+    manifest = json.loads((site / "build.json").read_text(encoding="utf-8"))
+    lock = json.loads((WEB / "package-lock.json").read_text(encoding="utf-8"))
+    assert manifest["onnxruntime_web"] == lock["packages"]["node_modules/onnxruntime-web"]["version"]
+    files = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+    assert files == set(manifest["files"]) | {"build.json"}
+    for name in ("index.html", "app.js", "classifier.js", "encoder.js", "style.css"):
+        assert (site / name).read_bytes() == (WEB / name).read_bytes()
+    bundled = BUNDLED_MODEL_DIR / MODEL_FILENAME
+    assert (site / "model" / MODEL_FILENAME).read_bytes() == bundled.read_bytes()
+    assert (site / "model" / "model.onnx.json").read_bytes() == sidecar_path_for(bundled).read_bytes()
+    assert (site / "vendor" / "ort-wasm-simd-threaded.wasm").stat().st_size > 1_000_000
+    # Nothing is fetched from elsewhere: no absolute URL in what the page loads.
+    for name in ("index.html", "app.js", "classifier.js", "encoder.js"):
+        text = (site / name).read_text(encoding="utf-8")
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, name
+
+
+def test_build_replaces_an_earlier_build_and_refuses_other_folders(site, tmp_path):
+    (site / "CNAME").write_text("names.example")  # a file of the site owner's, beside the build
+    again = nameort("web", "build", str(site))
+    assert again.returncode == 0, again.stderr
+    assert (site / "CNAME").read_text() == "names.example"
+    (site / "CNAME").unlink()
+    (tmp_path / "notes.txt").write_text("mine")
+    line = one_line_error(nameort("web", "build", str(tmp_path)))
+    assert "not empty" in line
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    (tmp_path / "file").write_text("x")
+    assert "not a folder" in one_line_error(nameort("web", "build", str(tmp_path / "file")))
+
+
+def test_build_errors_are_one_line(tmp_path):
+    node_modules("onnxruntime-web")
+    line = one_line_error(nameort("web", "build", str(tmp_path / "a"), "--model", str(tmp_path / "nope")))
+    assert "model not found" in line
+    # Page sources without their node_modules: says how to install them.
+    bare = tmp_path / "web"
+    bare.mkdir()
+    for name in ("index.html", "app.js", "classifier.js", "encoder.js", "style.css", "package.json"):
+        shutil.copy(WEB / name, bare / name)
+    line = one_line_error(nameort("web", "build", str(tmp_path / "b"), "--web-dir", str(bare)))
+    assert f"npm ci --prefix {bare}" in line
+    line = one_line_error(nameort("web", "build", str(tmp_path / "c"), "--web-dir", str(tmp_path)))
+    assert "no page sources" in line
+    # A model whose sidecar belongs to another model is refused before anything is written.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(BUNDLED_MODEL_DIR / MODEL_FILENAME, bad / MODEL_FILENAME)
+    sidecar = json.loads(sidecar_path_for(BUNDLED_MODEL_DIR / MODEL_FILENAME).read_text(encoding="utf-8"))
+    sidecar["model_sha256"] = "0" * 64
+    (bad / "model.onnx.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    line = one_line_error(nameort("web", "build", str(tmp_path / "d"), "--model", str(bad)))
+    assert "does not match its sidecar" in line
+    assert not (tmp_path / "d").exists()
+
+
+# ---------------------------------------------------------------------------
+# The built site in headless Chromium
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    # The MIME types a well-configured host sends: .wasm as application/wasm streams.
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",
+    }
+
+    def log_message(self, *args):
+        pass
+
+
+class PlainHostHandler(QuietHandler):
+    """A host that knows only html, js and css: everything else is application/octet-stream."""
+
+    def guess_type(self, path):
+        known = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+        return known.get(Path(str(path)).suffix, "application/octet-stream")
+
+
+@contextlib.contextmanager
+def serve(directory, handler=QuietHandler):
+    """``directory`` over http on 127.0.0.1 (a free port), in a thread; yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    with serve(site) as url:
+        yield url
+
+
+def open_page(url, *extra):
+    """Run web/tools/run-page.mjs (playwright-core driving /usr/bin/chromium); its JSON report."""
+    node_bin = node()
+    node_modules("onnxruntime-web", "playwright-core")
+    need(os.access(CHROMIUM, os.X_OK), f"chromium ({CHROMIUM})")
+    run = subprocess.run(
+        [node_bin, "web/tools/run-page.mjs", url, "--chromium", CHROMIUM, "--timeout-ms", "90000", *extra],
+        cwd=REPO, capture_output=True, text=True, encoding="utf-8", timeout=180,
+    )
+    assert run.stdout.strip(), run.stderr
+    return run.returncode, json.loads(run.stdout)
+
+
+def names_query(names):
+    return "?names=" + ",".join(urllib.parse.quote(n, safe="") for n in names)
+
+
+# Names for the browser: every status, and the characters a JavaScript port gets wrong.
+BROWSER_NAMES = [
+    "Tribbiani", "Müller", "Mu\u0308ller", "Rossi", "Schmidt", "Esposito", "Schröder", "D'Angelo",
+    "O\u2019Brien", "Smith-Jones", "Van\u00a0Dyke", "Ro\u200bssi", "\u0301", "Rossi😀", "😀", "王", "Иванов",
+    "", "   ", "\u3000Bianchi\u3000", "Abcdefghijklmnopqrstuvwxyz", "Àbcdéfghìjklmnòpqrstù", "Łukasz", "Ñúñez",
+    "Straße", "\ufb01sher", "Rossi",
+]
+
+
+def test_page_in_chromium_matches_the_python_runtime(served):
+    code, report = open_page(served + names_query(BROWSER_NAMES), "--type-name", "Tribbiani")
+    assert code == 0 and report["error"] is None, report
+    got = report["results"]
+    with Classifier.load(device="cpu") as clf:
+        want = [p.to_dict() for p in clf.predict_many(BROWSER_NAMES)]
+    assert len(got) == len(want) == len(BROWSER_NAMES)
+    statuses = set()
+    for g, w in zip(got, want):
+        assert set(g) == {"name", "label", "confidence", "status", "probabilities", "unknown_chars", "text"}
+        assert (g["name"], g["status"], g["unknown_chars"], g["text"]) == (
+            w["name"], w["status"], w["unknown_chars"], w["text"]), g
+        assert list(g["probabilities"]) == list(w["probabilities"])
+        for label, p in w["probabilities"].items():
+            assert abs(g["probabilities"][label] - p) <= 1e-5, (g["name"], label, g["probabilities"][label], p)
+        if w["label"] is None:
+            assert g["label"] is None and g["confidence"] is None
+        else:
+            assert g["label"] == w["label"] and abs(g["confidence"] - w["confidence"]) <= 1e-5, g
+        statuses.add(w["status"])
+    assert {"ok", "empty", "unsupported", "unknown_chars", "truncated"} <= statuses
+    # The typed name is answered under the input, with the same numbers.
+    typed = report["typed"]["result"]
+    assert typed["name"] == "Tribbiani" and typed["label"] == want[0]["label"]
+    assert abs(typed["confidence"] - want[0]["confidence"]) <= 1e-5
+    assert typed["label"] in report["typed"]["shown"]
+    # Offline: everything came from the local server.
+    assert all(r["url"].startswith(served) for r in report["requests"]), report["requests"]
+    assert report["first_result_ms"] is not None
+
+
+def test_page_works_on_a_plain_static_host(site):
+    """No .mjs, no application/wasm: the page still loads its modules and answers."""
+    with serve(site, PlainHostHandler) as url:
+        code, report = open_page(url + names_query(["Rossi", "Müller"]))
+    assert code == 0 and report["error"] is None, report
+    with Classifier.load(device="cpu") as clf:
+        want = clf.predict_many(["Rossi", "Müller"])
+    for g, w in zip(report["results"], want):
+        assert g["label"] == w.label and abs(g["confidence"] - w.confidence) <= 1e-5
+
+
+def test_page_reports_a_model_that_does_not_match_its_sidecar(site, tmp_path):
+    broken = tmp_path / "site"
+    shutil.copytree(site, broken)
+    sidecar = json.loads((broken / "model" / "model.onnx.json").read_text(encoding="utf-8"))
+    sidecar["model_sha256"] = "f" * 64
+    (broken / "model" / "model.onnx.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    with serve(broken) as url:
+        code, report = open_page(url + "?names=Rossi")
+    assert code == 1
+    assert "does not match its sidecar" in report["error"], report
+    assert report["results"] is None
