@@ -76,6 +76,18 @@ def available_labels(data_dir: Path) -> list:
     return sorted(p.stem for p in Path(data_dir).glob("*.txt"))
 
 
+def resolve_labels(text: str | None, data_dir) -> tuple:
+    """Like ``parse_labels``, and ``"all"`` means every ``<Label>.txt`` in ``data_dir``, sorted."""
+    if text is not None and text.strip().lower() == "all":
+        if not Path(data_dir).is_dir():
+            raise DataError(f"data folder not found: {data_dir}")
+        labels = available_labels(data_dir)
+        if len(labels) < 2:
+            raise DataError(f"--labels all: {data_dir} holds {len(labels)} label file(s); at least 2 are needed")
+        return tuple(labels)
+    return parse_labels(text)
+
+
 SHARED_POLICIES = ("drop", "keep")
 
 

@@ -1,0 +1,97 @@
+"""The network: an ``nn.RNN`` over one-hot names, returning logits.
+
+Input is the runtime encoder's one-hot batch ``[batch, L, V]``: step ``t`` is
+character ``t`` of the name and the steps after the name are all-zero rows.
+The initial hidden state is zeros, created by ``nn.RNN`` itself for every
+call, so nothing carries over from one batch to the next and the exported
+graph has a single input. Softmax is left to whoever reads the logits.
+
+Two heads:
+
+* ``flatten`` (the notebook's): every step's output, padding included,
+  flattened into ``L*H -> head_hidden -> ReLU -> classes``.
+* ``last``: the output at each name's last real character. Which step that is
+  comes from the input itself (a step is real when its row holds a 1), using
+  only elementwise ops and sums, so it exports to plain ONNX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture; with the state dict it rebuilds the network exactly."""
+
+    vocab_size: int  # one-hot width V
+    sequence_length: int  # steps L (the flatten head's input is L*H wide)
+    num_classes: int  # outputs, one logit per label
+    hidden_size: int  # RNN state width
+    num_layers: int  # stacked RNN layers
+    dropout: float  # between RNN layers and before the head; inactive in eval()
+    head: str  # "last" or "flatten"
+    head_hidden: int  # flatten head's hidden width
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelConfig":
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+
+def last_step(outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``outputs[b, t_last(b)]`` where ``t_last`` is name ``b``'s last character.
+
+    Padding is zero rows after the name, so ``real[t] - real[t+1]`` is 1 at
+    exactly that step and 0 elsewhere. An all-zero input (no character at all)
+    selects nothing and yields a zero vector rather than an error.
+    """
+    real = x.amax(dim=-1)  # [B, L]: 1.0 on characters, 0.0 on padding
+    after = torch.cat([real[:, 1:], torch.zeros_like(real[:, :1])], dim=1)
+    is_last = (real - after).unsqueeze(-1)  # [B, L, 1]
+    return (outputs * is_last).sum(dim=1)
+
+
+class NameRNN(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.rnn = nn.RNN(
+            input_size=config.vocab_size,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            # nn.RNN applies this between layers only, and warns when there is one layer.
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        if config.head == "flatten":
+            self.head = nn.Sequential(
+                nn.Linear(config.sequence_length * config.hidden_size, config.head_hidden),
+                nn.ReLU(),
+                nn.Linear(config.head_hidden, config.num_classes),
+            )
+        elif config.head == "last":
+            self.head = nn.Linear(config.hidden_size, config.num_classes)
+        else:
+            raise ValueError(f"unknown head {config.head!r}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: one-hot ``[batch, L, V]`` float32 -> logits ``[batch, classes]``."""
+        outputs, _ = self.rnn(x)  # no h0 given: zeros, for every batch
+        outputs = self.dropout(outputs)
+        if self.config.head == "flatten":
+            features = outputs.reshape(outputs.shape[0], -1)
+        else:
+            features = last_step(outputs, x)
+        return self.head(features)
+
+
+def build_model(config: ModelConfig) -> NameRNN:
+    return NameRNN(config)
