@@ -21,7 +21,17 @@ FORMATS = ("text", "json", "jsonl", "csv")
 
 
 class Main(click.Group):
-    """A group that turns errors into one line on stderr and an exit code."""
+    """The command group; every error, click's usage errors included, becomes one line and an exit code."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
+            fail(exc.format_message() + hint, code=exc.exit_code)
+        except click.exceptions.Abort:
+            fail("interrupted", code=130)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:
@@ -43,7 +53,8 @@ class Main(click.Group):
 
 
 def fail(message: str, code: int):
-    click.echo(f"nameort: error: {message}", err=True)
+    line = " ".join(str(message).split())  # one line, whatever the exception held
+    click.echo(f"nameort: error: {line}", err=True)
     sys.exit(code)
 
 
@@ -136,3 +147,13 @@ def info(as_json, model, device, threads):
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
     else:
         output.write_info(facts, sys.stdout)
+
+
+# Commands in their own modules. They import nothing heavy at import time:
+# torch, onnx and dask load only when their command runs.
+from .cli_batch import batch  # noqa: E402
+from .cli_pipeline import evaluate, export, train  # noqa: E402
+from .cli_web import web  # noqa: E402
+
+for _command in (batch, train, export, evaluate, web):
+    main.add_command(_command)

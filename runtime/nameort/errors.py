@@ -15,3 +15,11 @@ class DeviceError(NameortError):
 
 class MissingDependencyError(NameortError):
     """An optional package is needed for this and is not installed."""
+
+
+class InputError(NameortError):
+    """An input file cannot be read as asked: missing, undecodable, malformed, or a wrong column."""
+
+
+class OutputError(NameortError):
+    """The result cannot be written: a bad destination, no permission, a full disk."""

@@ -1,0 +1,245 @@
+"""Benchmark ``nameort batch`` end to end on a generated, realistic CSV file.
+
+    python benchmarks/batch_bench.py                 # 1,000,000 rows, default model
+    python benchmarks/batch_bench.py --five-million  # also 5,000,000 rows (memory must not grow)
+    python benchmarks/batch_bench.py --model /path/to/model --no-memo --json out.json
+
+The file has an id, a surname drawn from the dataset with Zipf-like repeats
+(plus 2% unseen double-barrelled names, empties, "NA"/"NULL"/"None"/"nan",
+names with unknown characters and over-long names), a city, a quoted note
+with commas and quotes, and an amount. Each measured run is a child process;
+its peak RSS comes from ``os.wait4``. From the same run the script also
+measures the pure model throughput of the runtime (``Classifier.probabilities``
+on prepared texts, no CSV) and, to show where the time goes, a parse-only
+and a parse-and-write pass over the same file with the csv module alone.
+Figures are noisy on shared machines: compare the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("NAMEORT_DATA") or REPO.parent / "shared" / "data" / "names")
+CITIES = ["Berlin", "Roma", "New York, NY", "São Paulo", "Zürich", "Kraków", "Dublin", "Москва"]
+AWKWARD = [
+    "", "  ", "NA", "NULL", "None", "nan", "O\u2019Connor", "Smith-Jones", "Van Der Berg", "García" * 5, "李", "123",
+]
+
+
+def read_names(data: Path) -> list:
+    names = set()
+    for path in sorted(data.glob("*.txt")):
+        names.update(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return sorted(names)
+
+
+def generate(path: Path, rows: int, names: list, seed: int = 0) -> None:
+    """A CSV of ``rows`` people; about 2% of surnames are new compounds (memo misses)."""
+    rng = random.Random(seed)
+    pool = list(names)
+    rng.shuffle(pool)
+    weights = [1.0 / (rank + 1) for rank in range(len(pool))]  # Zipf, s=1: a few names are very common
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "surname", "city", "note", "amount"])
+        block = 100_000
+        for start in range(0, rows, block):
+            n = min(block, rows - start)
+            picks = rng.choices(pool, weights, k=n)
+            out = []
+            for i, name in enumerate(picks, start):
+                r = rng.random()
+                if r < 0.02:
+                    name = f"{name}-{rng.choice(pool)}"
+                elif r < 0.025:
+                    name = rng.choice(AWKWARD)
+                note = f'paid {i % 97}, "cash"' if i % 5 == 0 else ""
+                out.append([i, name, CITIES[i % len(CITIES)], note, f"{(i * 7919) % 100000 / 100:.2f}"])
+            writer.writerows(out)
+
+
+def run_child(argv: list, env=None) -> dict:
+    """Run ``argv``; its wall time, exit code and peak RSS (of it and the children it waited for)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n{stderr}")
+    return {"seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}
+
+
+def nameort_argv() -> list:
+    exe = Path(sys.executable).with_name("nameort")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nameort"]
+
+
+def bench_batch(src: Path, dst: Path, rows: int, args) -> dict:
+    argv = nameort_argv() + ["batch", str(src), "-o", str(dst), "--column", "surname", "--quiet"]
+    if args.model:
+        argv += ["--model", args.model]
+    if args.workers:
+        argv += ["--workers", str(args.workers)]
+    result = run_child(argv)
+    with open(dst, encoding="utf-8", newline="") as f:
+        written = sum(1 for _ in csv.reader(f)) - 1
+    if written != rows:
+        raise SystemExit(f"{dst} has {written} rows, expected {rows}")
+    result["rows_per_s"] = rows / result["seconds"]
+    return result
+
+
+def bench_no_memo(src: Path, dst: Path, rows: int, args) -> dict:
+    """The same job with the cross-chunk memo off: only names repeated within a chunk are shared."""
+    code = (
+        "import sys; from nameort.batch import classify_csv; "
+        "classify_csv(sys.argv[1], sys.argv[2], 'surname', model=sys.argv[3] or None, "
+        "workers=int(sys.argv[4]) or None, memo_size=0)"
+    )
+    result = run_child([sys.executable, "-c", code, str(src), str(dst), args.model or "", str(args.workers or 0)])
+    result["rows_per_s"] = rows / result["seconds"]
+    return result
+
+
+def bench_csv_only(src: Path, dst: Path, rows: int) -> dict:
+    """Parse only, and parse + write with four extra columns: the floor set by the csv module."""
+    code = """
+import csv, sys, time
+csv.field_size_limit(1 << 24)
+t = time.perf_counter()
+with open(sys.argv[1], encoding="utf-8-sig", newline="") as f:
+    for row in csv.reader(f):
+        pass
+parse = time.perf_counter() - t
+t = time.perf_counter()
+extra = ["German", "0.912345", "ok", ""]
+with open(sys.argv[1], encoding="utf-8-sig", newline="") as f, \\
+        open(sys.argv[2], "w", encoding="utf-8", newline="") as g:
+    w = csv.writer(g, lineterminator="\\n")
+    for row in csv.reader(f):
+        w.writerow(row + extra)
+print(parse, time.perf_counter() - t)
+"""
+    out = subprocess.run([sys.executable, "-c", code, str(src), str(dst)], capture_output=True, text=True, check=True)
+    parse, both = map(float, out.stdout.split())
+    return {
+        "parse_s": parse, "parse_write_s": both,
+        "parse_rows_per_s": rows / parse, "parse_write_rows_per_s": rows / both,
+    }
+
+
+def median_of(results: list) -> dict:
+    """Each figure's median over repeated runs, with every run kept under "all"."""
+    merged = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    merged["all"] = results
+    return merged
+
+
+def bench_model(args, names: list) -> dict:
+    """Classifier.probabilities on prepared, distinct texts: what the model alone can do."""
+    from nameort.classifier import Classifier, default_threads
+
+    results = {}
+    threads_all = args.workers or default_threads()
+    for threads in sorted({1, threads_all}):
+        with Classifier.load(args.model, device="cpu", threads=threads) as clf:
+            texts = [p.text for p in map(clf.encoder.prepare, names) if p.usable]
+            texts = (texts * (1 + 40_000 // len(texts)))[:40_000]
+            for batch in (256, 1024):
+                clf.probabilities(texts[:batch * 4], batch_size=batch)  # warm up, open the extra sessions
+                best = 0.0
+                for _ in range(3):
+                    start = time.perf_counter()
+                    clf.probabilities(texts, batch_size=batch)
+                    best = max(best, len(texts) / (time.perf_counter() - start))
+                results[f"threads={threads} batch={batch}"] = best
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--five-million", action="store_true", help="also run 5,000,000 rows (slow)")
+    parser.add_argument("--no-memo", action="store_true", help="also run with the cross-chunk memo off")
+    parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per 1M measurement; the median is reported")
+    parser.add_argument("--workdir", default=None, help="where the generated files go (default: a temp folder)")
+    parser.add_argument("--json", default=None, help="write the results here (default: WORKDIR/batch_bench.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args()
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nameort-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    names = read_names(DATA)
+    report = {"model": args.model or "bundled", "cpus": os.cpu_count(), "runs": {}}
+    sizes = [args.rows] + ([5_000_000] if args.five_million else [])
+    try:
+        for rows in sizes:
+            src = workdir / f"people_{rows}.csv"
+            start = time.perf_counter()
+            if not src.exists():
+                generate(src, rows, names)
+            print(f"generated {src} ({src.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - start:.1f} s",
+                  file=sys.stderr)
+            repeat = args.repeat if rows == args.rows else 1
+            entry = {
+                "file_mib": src.stat().st_size / 2**20,
+                "batch": median_of([bench_batch(src, workdir / "out.csv", rows, args) for _ in range(repeat)]),
+            }
+            if rows == args.rows:
+                entry["csv_only"] = median_of(
+                    [bench_csv_only(src, workdir / "csv_only.csv", rows) for _ in range(repeat)]
+                )
+                if args.no_memo:
+                    entry["batch_no_memo"] = median_of(
+                        [bench_no_memo(src, workdir / "out_nomemo.csv", rows, args) for _ in range(repeat)]
+                    )
+            report["runs"][rows] = entry
+        report["model_names_per_s"] = bench_model(args, names)
+    finally:
+        if not args.keep:
+            for path in workdir.glob("*.csv"):
+                path.unlink()
+    print_table(report)
+    out = Path(args.json) if args.json else workdir / "batch_bench.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results written to {out}", file=sys.stderr)
+
+
+def print_table(report: dict) -> None:
+    model_best = max(report["model_names_per_s"].values())
+    print(f"model: {report['model']}   cpus: {report['cpus']}")
+    print(f"{'run (median of repeats)':40} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12} {'cpu/wall':>9} "
+          f"{'vs model':>9}")
+    for rows, entry in report["runs"].items():
+        for key in ("batch", "batch_no_memo"):
+            if key in entry:
+                r = entry[key]
+                label = f"nameort batch {int(rows):,} rows" + (" (no memo)" if key == "batch_no_memo" else "")
+                print(f"{label:40} {r['seconds']:8.1f} {r['rows_per_s']:10,.0f} {r['peak_rss_mb']:12.0f} "
+                      f"{r['cpu_seconds'] / r['seconds']:9.2f} {r['rows_per_s'] / model_best:9.2f}")
+        if "csv_only" in entry:
+            c = entry["csv_only"]
+            print(f"{'csv parse only':40} {c['parse_s']:8.1f} {c['parse_rows_per_s']:10,.0f}")
+            print(f"{'csv parse + write':40} {c['parse_write_s']:8.1f} {c['parse_write_rows_per_s']:10,.0f}")
+    for key, value in report["model_names_per_s"].items():
+        print(f"{'model ' + key:40} {'':8} {value:10,.0f} names/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Files for batch jobs: opening the input, explaining decode errors, writing the output atomically.
+
+The input is read as bytes and decoded by a ``TextIOWrapper`` with
+``newline=""``, so the csv module sees quoted newlines and every line ending as
+written. UTF-8 is decoded as ``utf-8-sig`` so a BOM never sticks to the first
+header. A decode error is never guessed around (latin-1 "works" on anything and
+hides mojibake): it becomes an ``InputError`` naming the line and ``--encoding``.
+
+The output goes to a hidden temporary file in the destination's own folder
+(so ``os.replace`` is an atomic rename on one file system), is fsynced, and is
+moved over the destination only by ``AtomicFile.commit``. On any Python-level
+failure, Ctrl-C included, ``discard`` removes the temporary file: the
+destination is either the old file or the complete new one, never a part.
+"""
+
+from __future__ import annotations
+
+import codecs
+import errno
+import io
+import itertools
+import os
+import stat
+import sys
+from pathlib import Path
+
+from .errors import InputError, OutputError
+
+STDIO = "-"  # the path that means stdin (input) or stdout (output)
+TEMP_SUFFIX = ".nameort-tmp"  # temporary outputs are ".<name>.<random>.nameort-tmp" beside the output
+READ_CHUNK = 1 << 16  # bytes decoded at a time; 8 KiB (the default) costs more calls per row
+WRITE_BUFFER = 1 << 16  # bytes buffered before a write to the output file
+
+
+class Source:
+    """The decoded input: ``lines`` feeds csv.reader; ``consumed()`` and ``size`` measure progress."""
+
+    def __init__(self, src, encoding: str):
+        self.encoding = encoding
+        try:
+            codec = codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"unknown encoding {encoding!r} (--encoding)") from None
+        # The BOM-tolerant variant for UTF-8; other codecs (utf-16, ...) handle their own BOM.
+        self.decode_as = "utf-8-sig" if codec.name == "utf-8" else codec.name
+        if src != STDIO:
+            self.name = str(src)
+            underlying, owned = _open_input(src), True
+        else:
+            self.name = "<stdin>"
+            if sys.stdin is None or not hasattr(sys.stdin, "buffer"):
+                raise InputError("no standard input to read from")
+            underlying, owned = sys.stdin.buffer, False
+        self.size = _regular_size(underlying)  # None for pipes and terminals
+        self._counter = _CountingReader(underlying, owned)
+        binary = io.BufferedReader(self._counter, buffer_size=READ_CHUNK)
+        self.text = io.TextIOWrapper(binary, encoding=self.decode_as, errors="strict", newline="")
+        self.text._CHUNK_SIZE = READ_CHUNK
+        self.line_ending = "\n"
+        self.lines = iter(self.text)
+
+    def sniff_line_ending(self) -> None:
+        """Read the first line now, to learn its ending ("\\r\\n" or "\\n"); nothing is lost."""
+        try:
+            first = self.text.readline()
+        except UnicodeDecodeError as exc:
+            raise self.decode_error(exc, 0) from None
+        if first.endswith("\r\n"):
+            self.line_ending = "\r\n"
+        self.lines = itertools.chain([first], self.text) if first else iter(())
+
+    def consumed(self) -> int:
+        """Bytes read from the input so far (what is buffered but not parsed yet included)."""
+        return self._counter.count
+
+    def decode_error(self, exc: UnicodeDecodeError, lines_before: int) -> InputError:
+        """The InputError for ``exc``, raised after ``lines_before`` whole lines were delivered.
+
+        ``exc.object`` holds the bytes being decoded when it failed (the newest
+        read, after every line already delivered), so the lines before the bad
+        byte are those delivered plus the line breaks before ``exc.start``.
+        """
+        before = exc.object[: exc.start].decode(self.decode_as, errors="replace")
+        line = lines_before + before.count("\n") + before.count("\r") - before.count("\r\n") + 1
+        bad = " ".join(f"0x{b:02x}" for b in bytes(exc.object[exc.start : min(exc.end, exc.start + 4)]))
+        what = f"byte {bad} is" if " " not in bad else f"bytes {bad} are"
+        return InputError(
+            f"{self.name}, line {line}: {what} not valid {self.encoding}; "
+            f"name the file's encoding with --encoding (for example --encoding latin-1 or cp1252)"
+        )
+
+    def close(self) -> None:
+        self.text.close()  # closes the file, but never sys.stdin (see _CountingReader)
+
+
+class _CountingReader(io.RawIOBase):
+    """A raw stream that counts the bytes it reads: progress, and chunks bounded in bytes."""
+
+    def __init__(self, underlying, owned: bool):
+        self._underlying, self._owned = underlying, owned
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._underlying.readinto(buffer)
+        if n:
+            self.count += n
+        return n
+
+    def close(self) -> None:
+        if not self.closed and self._owned:
+            self._underlying.close()
+        super().close()
+
+
+def _open_input(src):
+    path = Path(src)
+    try:
+        return open(path, "rb", buffering=0)
+    except FileNotFoundError:
+        raise InputError(f"input not found: {src}") from None
+    except IsADirectoryError:
+        raise InputError(f"input {src} is a directory, not a file") from None
+    except PermissionError:
+        raise InputError(f"no permission to read {src}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {src}: {exc.strerror or exc}") from None
+
+
+def _regular_size(binary) -> int | None:
+    try:
+        st = os.fstat(binary.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def check_destination(src, dst) -> None:
+    """Refuse, before any work, an output that is the input or cannot be a file."""
+    if dst == STDIO:
+        return
+    path = Path(dst)
+    if path.is_dir():
+        raise OutputError(f"output {dst} is a directory; name a file")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {dst}: folder {parent} does not exist")
+    if not path.exists():
+        return
+    target = os.stat(path)
+    if src == STDIO:
+        try:
+            same = os.path.samestat(os.fstat(sys.stdin.fileno()), target)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            same = False
+    else:
+        try:
+            same = os.path.samefile(src, path)
+        except OSError:
+            same = False
+    if same:
+        raise OutputError(
+            f"refusing to write the output over the input ({dst} is the input file); choose another output"
+        )
+    if not os.access(path, os.W_OK):
+        raise OutputError(f"output {dst} exists and is read-only; nothing was written")
+
+
+class AtomicFile:
+    """A text file (``.file``) written beside ``path`` and moved over it by ``commit`` only.
+
+    A symlink at ``path`` is followed: the file it points to is replaced and
+    the link stays. Write errors are the caller's to report (see ``write_error``).
+    """
+
+    def __init__(self, path, encoding: str = "utf-8"):
+        self.shown = str(path)
+        self.path = Path(os.path.realpath(path))
+        self.temp = None
+        mode = None
+        if self.path.exists():
+            mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        for _ in range(100):
+            temp = self.path.with_name(f".{self.path.name}.{os.urandom(4).hex()}{TEMP_SUFFIX}")
+            try:
+                # 0o666 lets the umask decide, as for any new file; O_EXCL never reuses a name.
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise OutputError(self._why(exc, creating=True)) from None
+        else:
+            raise OutputError(f"cannot write {self.shown}: no free temporary name in {self.path.parent}")
+        self.temp = temp
+        # Held open across the job; commit() or discard() closes it.
+        self.file = open(fd, "w", encoding=encoding, newline="", buffering=WRITE_BUFFER)  # noqa: SIM115
+        if mode is not None:
+            try:
+                os.chmod(temp, mode)  # replacing a file keeps its permissions
+            except OSError:
+                pass
+
+    def commit(self) -> None:
+        """Flush, fsync, and move the finished file over ``path``."""
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.temp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(self._why(exc)) from None
+        self.temp = None
+        _fsync_folder(self.path.parent)
+
+    def discard(self) -> None:
+        """Remove the temporary file; safe to call twice and after commit."""
+        try:
+            self.file.close()  # may fail to flush (a full disk): the file is closed all the same
+        except (OSError, ValueError):
+            pass
+        if self.temp is not None:
+            try:
+                os.unlink(self.temp)
+            except OSError:
+                pass
+            self.temp = None
+
+    def write_error(self, exc: OSError) -> OutputError:
+        return OutputError(self._why(exc))
+
+    def _why(self, exc: OSError, creating: bool = False) -> str:
+        where = self.path.parent
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            reason = f"no permission to create files in {where}" if creating else "permission denied"
+        elif exc.errno == errno.EROFS:
+            reason = f"{where} is on a read-only file system"
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason = f"no space left on the device holding {where}"
+        else:
+            reason = exc.strerror or str(exc)
+        return f"cannot write {self.shown}: {reason}; the output was not written"
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable; not every platform can open a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
