@@ -1,7 +1,6 @@
 """The Python API on the bundled default model: labels, probabilities, statuses, batching."""
 
 import math
-import threading
 
 import numpy as np
 import pytest
@@ -88,31 +87,6 @@ def test_parallel_sessions_give_the_same_numbers_as_one():
     assert [r.label for r in parallel] == [r.label for r in serial]
     for a, b in zip(parallel, serial):
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
-
-
-def test_one_classifier_shared_by_threads_matches_serial(clf):
-    names = ["Schmidt", "Tribbiani", "Müller", "García", "Esposito", "Weber", "", "李明"] * 25
-    def run():
-        return [clf.predict(n) for n in names] + clf.predict_many(names)
-
-    expected = run()
-    results, errors = {}, []
-
-    def work(k):
-        try:
-            results[k] = run()
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    assert len(results) == 8
-    for got in results.values():
-        assert got == expected
 
 
 def test_probabilities_are_finite_and_normalised(clf):

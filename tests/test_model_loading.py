@@ -131,13 +131,25 @@ def test_onnx_model_with_another_input_shape(model_dir):
         Classifier.load(model_dir)
 
 
-def test_cli_reports_a_broken_model_in_one_line(model_dir):
-    edit_sidecar(model_dir, lambda d: d.update(format_version=99))
-    proc = subprocess.run(
-        [sys.executable, "-m", "nameort", "classify", "Rossi", "--model", str(model_dir)],
-        capture_output=True, text=True,
-    )
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nameort: error:") and "format version 99" in lines[0]
+BROKEN = {
+    "missing sidecar": lambda d: (d / "model.onnx.json").unlink(),
+    "sidecar of another model": lambda d: edit_sidecar(d, lambda j: j.update(model_sha256="0" * 64)),
+    "truncated model": lambda d: (d / "model.onnx").write_bytes((d / "model.onnx").read_bytes()[:1000]),
+    "random bytes": lambda d: (d / "model.onnx").write_bytes(os.urandom(1000)),
+    "missing keys": lambda d: edit_sidecar(d, lambda j: j.pop("labels")),
+    "newer format": lambda d: edit_sidecar(d, lambda j: j.update(format_version=99)),
+    "other vocabulary": lambda d: edit_sidecar(d, lambda j: j["encoding"].update(characters=["a", "b"])),
+}
+
+
+@pytest.mark.parametrize("breakage", BROKEN, ids=list(BROKEN))
+def test_cli_reports_each_broken_model_in_one_line(model_dir, breakage):
+    BROKEN[breakage](model_dir)
+    for command in (["classify", "Rossi"], ["info"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "nameort", *command, "--model", str(model_dir)], capture_output=True, text=True
+        )
+        assert proc.returncode == 2, (breakage, proc.stderr)
+        assert proc.stdout == ""
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("nameort: error:"), lines
