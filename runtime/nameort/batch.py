@@ -36,6 +36,7 @@ the file. Output goes through ``csvio.AtomicFile``: no partial file, ever.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import re
@@ -187,6 +188,23 @@ def result_columns(labels, top_k: int | None = None, probabilities: bool = False
     if probabilities:
         columns += [f"{PREFIX}p_{label}" for label in labels]
     return columns
+
+
+def result_cells(classifier, names, *, top_k: int | None = None, threshold: float | None = None,
+                 probabilities: bool = False) -> list:
+    """For each name, the cells ``result_columns`` names, exactly as a CSV output row gets them.
+
+    For engines that hold the rows themselves (the Dask engine, Spark's
+    ``mapInPandas``). Each distinct name is classified once.
+    """
+    form = _CsvFormat(io.StringIO(), classifier.labels, top_k, probabilities, ",", "\n", 0)
+    distinct = list(dict.fromkeys(names))
+    rendered = {}
+    for i in range(0, len(distinct), JOB_NAMES):
+        part = distinct[i : i + JOB_NAMES]
+        for p in classifier.predict_many(part, top_k=top_k, threshold=threshold, batch_size=MODEL_BATCH):
+            rendered[p.name] = form.render(p)
+    return [rendered[name] for name in names]
 
 
 def _check_options(fmt, on_bad_rows, top_k, batch_size, workers, threshold, memo_size):

@@ -43,14 +43,21 @@ BAR_WIDTH = 24
               help="Rows with the wrong number of fields: stop, skip (counted), or keep with status bad_row.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Rows read, classified and written together.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Model threads [default: all cores].")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Model threads; with --engine dask, worker processes of the LocalCluster [default: all cores].")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: this process; dask: a Dask cluster, same output (needs pip install 'nameort[dask]').")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --engine dask: the scheduler to use (tcp://HOST:8786) [default: a LocalCluster].")
+@click.option("--blocksize", type=click.IntRange(min=1), default=None, metavar="BYTES",
+              help="With --engine dask: input bytes per partition [default: 16 MiB, less for small files].")
 @click.option("--progress/--quiet", "show_progress", default=None,
               help="Progress bar and summary on stderr [default: when stderr is a terminal].")
 @click.option("--model", "model", default=None, help="Model folder or .onnx file (default: the bundled model).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto uses CUDA only when a session really runs on it.")
 def batch(input_path, output_path, column, fmt, top_k, threshold, probabilities, encoding, delimiter, no_header,
-          on_bad_rows, batch_size, workers, show_progress, model, device):
+          on_bad_rows, batch_size, workers, engine, scheduler, blocksize, show_progress, model, device):
     """Classify the names in one column of INPUT (a CSV file, or - for stdin).
 
     Every row is written to OUTPUT in input order with its fields unchanged,
@@ -58,16 +65,26 @@ def batch(input_path, output_path, column, fmt, top_k, threshold, probabilities,
     nameort_unknown_chars (and top-k / probability columns when asked).
     OUTPUT appears only when the whole file is done.
     """
+    run, engine_options = classify_csv, {"workers": workers}
+    if engine == "dask":
+        if scheduler is not None and workers is not None:
+            raise ValueError("--workers sizes the LocalCluster started without --scheduler; give one of them")
+        from .dask_engine import DEFAULT_BLOCKSIZE
+        from .dask_engine import classify_csv as run  # one line naming the extra when Dask is missing
+
+        engine_options = {"workers": workers, "client": scheduler, "blocksize": blocksize or DEFAULT_BLOCKSIZE}
+    elif scheduler is not None or blocksize is not None:
+        raise ValueError("--scheduler and --blocksize need --engine dask")
     tty = _isatty(sys.stderr)
     if show_progress is None:
         show_progress = tty
     bar = _ProgressBar(sys.stderr, tty) if show_progress else None
     with _terminate_as_exit():
         try:
-            summary = classify_csv(
+            summary = run(
                 input_path, output_path, column, model=model, device=device, top_k=top_k, threshold=threshold,
                 probabilities=probabilities, fmt=fmt, encoding=encoding, delimiter=delimiter, header=not no_header,
-                on_bad_rows=on_bad_rows, batch_size=batch_size, workers=workers, progress=bar,
+                on_bad_rows=on_bad_rows, batch_size=batch_size, progress=bar, **engine_options,
             )
         finally:
             if bar is not None:
