@@ -69,7 +69,6 @@ def model():
 
 @pytest.fixture(scope="module")
 def client():
-    pytest.importorskip("distributed")
     from nameort.dask_engine import local_cluster
 
     cluster, client = local_cluster(2)
@@ -112,6 +111,15 @@ def test_output_equals_nameort_batch_byte_for_byte(client, model, tmp_path, case
     assert proc.returncode == 0, proc.stderr
     summary = dask_csv(client, src, tmp_path / "dask.out", column, model, **api_kwargs)
     assert summary.partitions >= 8 and summary.rows == 1500
+    assert (tmp_path / "dask.out").read_bytes() == (tmp_path / "batch.out").read_bytes()
+
+
+def test_a_field_over_the_csv_modules_default_limit_works_on_workers(client, model, tmp_path):
+    src = tmp_path / "wide.csv"
+    src.write_text("id,surname,note\n1,Rossi,\"" + "x" * 200_000 + "\"\n2,Weber,short\n", encoding="utf-8")
+    proc = nameort_batch(src, tmp_path / "batch.out", "--column", "surname", model=model)
+    assert proc.returncode == 0, proc.stderr
+    dask_csv(client, src, tmp_path / "dask.out", "surname", model)
     assert (tmp_path / "dask.out").read_bytes() == (tmp_path / "batch.out").read_bytes()
 
 

@@ -139,8 +139,7 @@ def classify_csv(
     _check_options(fmt, on_bad_rows, top_k, batch_size, workers, threshold, memo_size)
     delimiter = _delimiter(delimiter, src)
     csvio.check_destination(src, dst)
-    if csv.field_size_limit() < FIELD_LIMIT:
-        csv.field_size_limit(FIELD_LIMIT)
+    _allow_long_fields()
 
     from .classifier import Classifier, default_threads
 
@@ -222,6 +221,12 @@ def _check_options(fmt, on_bad_rows, top_k, batch_size, workers, threshold, memo
         raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
     if memo_size < 0:
         raise ValueError("memo_size must be 0 or more")
+
+
+def _allow_long_fields() -> None:
+    """Let the csv module read fields up to ``FIELD_LIMIT`` in this process (its default is 128 KiB)."""
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
 
 
 def _delimiter(delimiter, src) -> str:

@@ -52,6 +52,14 @@ class Source:
                 raise InputError("no standard input to read from")
             underlying, owned = sys.stdin.buffer, False
         self.size = _regular_size(underlying)  # None for pipes and terminals
+        self._decode(underlying, owned)
+
+    def _decode(self, underlying, owned: bool) -> None:
+        """Read ``underlying`` (a binary file) through a byte counter and decode it as ``self.decode_as``.
+
+        Shared with sources that open their input another way (the Dask
+        engine's byte ranges), so every engine decodes exactly alike.
+        """
         self._counter = _CountingReader(underlying, owned)
         binary = io.BufferedReader(self._counter, buffer_size=READ_CHUNK)
         self.text = io.TextIOWrapper(binary, encoding=self.decode_as, errors="strict", newline="")

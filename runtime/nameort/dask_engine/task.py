@@ -1,0 +1,177 @@
+"""Pass two, in a task on a worker: one partition's byte range through ``nameort.batch``'s own pipeline.
+
+A task reads bytes [start, end) of the input, parses them with the csv module
+(``reading``), classifies and formats them with ``batch._Job``, and returns
+the output bytes, or writes them to a part file and returns its path. A range
+whose last record is still open at its end comes back ``overran`` instead:
+its start may be right, its end is not, so the job runs it again merged with
+the next. Errors meant for the user are returned in the result, not raised,
+so the worker does not log them; the job decides whether they count.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from dataclasses import dataclass, field
+
+import fsspec
+
+from .. import batch
+from ..errors import NameortError
+from .messages import unreadable
+from .models import ModelRef, cached_classifier
+from .reading import FileSource, Lines, PartRows, Records
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a partition task needs besides its byte range; small, sent with every task."""
+
+    url: str
+    name: str  # the input as the user named it, for messages
+    encoding: str
+    first_codec: str  # decodes the start of the file (a UTF-8 BOM is dropped)
+    codec: str  # decodes every later partition
+    delimiter: str
+    line_ending: str
+    header: tuple | None
+    width: int
+    column: object
+    col: int
+    fmt: str
+    top_k: int | None
+    threshold: float | None
+    probabilities: bool
+    on_bad_rows: str
+    batch_size: int
+    memo_size: int
+    model: ModelRef
+
+
+@dataclass
+class PartResult:
+    """What a partition task returns: its output (or part file), its counts, or why it could not be used."""
+
+    data: bytes | None  # the partition's output (single_file=True)
+    path: str | None  # or where the task wrote it (single_file=False)
+    rows: int = 0
+    skipped: int = 0
+    counts: dict = field(default_factory=dict)
+    model_names: int = 0
+    overran: bool = False  # its last record did not end at its byte range's end: merge and rerun
+    timings: dict = field(default_factory=dict)
+    error: Exception | None = None  # a NameortError for the user (returned, not raised: no worker log noise)
+
+
+_memos: dict = {}  # (thread, model, format options) -> batch._Memo, in this process
+_memos_lock = threading.Lock()
+
+
+def _memo_for(plan: Plan):
+    """A ``batch._Memo`` kept across this thread's partitions: names repeat across partitions as within them.
+
+    Its entries are rendered results, so it is keyed by everything that shapes
+    them; one per thread, so concurrent tasks never share one.
+    """
+    key = (threading.get_ident(), plan.model.sha256, plan.fmt, plan.top_k, plan.threshold, plan.probabilities,
+           plan.memo_size)
+    memo = _memos.get(key)
+    if memo is None:
+        with _memos_lock:
+            for old in [k for k in _memos if k[0] == key[0]]:  # one memo per thread: the latest job's
+                del _memos[old]
+            memo = _memos[key] = batch._Memo(plan.memo_size)
+    return memo
+
+
+class _TimedModel:
+    """The classifier as ``batch._Job`` uses it, adding up the seconds spent in the model."""
+
+    def __init__(self, clf):
+        self.clf, self.labels, self.seconds = clf, clf.labels, 0.0
+
+    def predict_many(self, names, **kwargs):
+        t = time.perf_counter()
+        try:
+            return self.clf.predict_many(names, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+
+def classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: int, part_path):
+    """Pass two, in a task: bytes [start, end) of the input through ``nameort.batch``'s own pipeline.
+
+    Errors meant for the user come back in the result rather than raised, so
+    the worker does not log them as failures; the client decides whether they
+    count (only for a partition whose start is confirmed).
+    """
+    try:
+        return _classify_range(plan, start, end, final, line_offset, part_path)
+    except NameortError as exc:
+        return PartResult(None, None, error=exc)
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        return PartResult(None, None, error=unreadable(plan.name, exc))
+
+
+def _classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: int, part_path):
+    batch._allow_long_fields()  # the limit is per process: a worker must accept what `nameort batch` accepts
+    t0 = time.perf_counter()
+    clf = cached_classifier(plan.model)
+    t1 = time.perf_counter()
+    fs, path = fsspec.core.url_to_fs(plan.url)
+    raw = fs.cat_file(path, start=start, end=end)
+    t2 = time.perf_counter()
+    first = start == 0
+    source = FileSource(io.BytesIO(raw), plan.name, plan.encoding, plan.first_codec if first else plan.codec,
+                        line_offset)
+    source.line_ending = plan.line_ending
+    lines = Lines(source.text)
+    records = Records(csv.reader(lines, delimiter=plan.delimiter), lines, final)
+    rows = PartRows(records, source, plan, first, line_offset)
+    model = _TimedModel(clf)
+    out = io.StringIO(newline="")
+    try:
+        col = rows.start(plan.column) if first else plan.col
+        job = batch._Job(
+            model, rows, col, plan.fmt, plan.top_k, plan.threshold, plan.probabilities, plan.delimiter,
+            plan.line_ending, plan.batch_size, 1, plan.memo_size, None, time.monotonic(),
+        )
+        job.memo = _memo_for(plan)  # carried over from this thread's earlier partitions of the same job kind
+        job._pipeline(out)
+    except NameortError:
+        if lines.exhausted and not final:  # an error in a record cut short by the range's end
+            return PartResult(None, None, overran=True)
+        raise
+    if records.overran:
+        return PartResult(None, None, overran=True)
+    t3 = time.perf_counter()
+    text = out.getvalue()
+    if not first and plan.header is not None and part_path is None and plan.fmt == "csv":
+        # One output file: only the first partition keeps the header batch._Job wrote.
+        head = io.StringIO(newline="")
+        batch._CsvFormat(head, clf.labels, plan.top_k, plan.probabilities, plan.delimiter, plan.line_ending,
+                         plan.width).begin(list(plan.header))
+        head = head.getvalue()
+        assert text.startswith(head)
+        text = text[len(head):]
+    data = text.encode("utf-8")
+    del text
+    t4 = time.perf_counter()
+    written = None
+    if part_path is not None:
+        pfs, ppath = fsspec.core.url_to_fs(part_path)
+        with pfs.open(ppath, "wb") as f:
+            f.write(data)
+        data, written = None, part_path
+    t5 = time.perf_counter()
+    timings = {
+        "load_model": t1 - t0, "read": t2 - t1, "parse_classify_format": t3 - t2 - model.seconds,
+        "model": model.seconds, "encode": t4 - t3, "write_part": t5 - t4,
+    }
+    return PartResult(
+        data, written, rows=rows.count, skipped=rows.skipped, counts=dict(job.counts),
+        model_names=job.model_names, timings=timings,
+    )
