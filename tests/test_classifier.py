@@ -93,3 +93,9 @@ def test_probabilities_are_finite_and_normalised(clf):
     probs = clf.probabilities(["A", "Zz", "Abcdefghijklmnopqr"])
     assert probs.shape == (3, 2) and np.isfinite(probs).all()
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("options", [{}, {"top_k": 2}, {"threshold": 0.99}, {"top_k": 1, "threshold": 0.5}])
+def test_predict_is_exactly_predict_many_of_one(clf, options):
+    for name in ["Tribbiani", "Schmidt", "García", "Mu\u0308ller", "O\u2019Connor", "x" * 30, "", "李明", " Rossi "]:
+        assert clf.predict(name, **options) == clf.predict_many([name], **options)[0]

@@ -105,3 +105,10 @@ def test_rules_round_trip_through_json():
 def test_duplicate_vocabulary_is_refused():
     with pytest.raises(ValueError, match="unique"):
         EncodingRules(characters="aab", sequence_length=3)
+
+
+@pytest.mark.parametrize("text", ["A", "Abe", "ü", "Tribbiani", "O'Neill van Dyk", "Abatantuonoabatant", "aaaa"])
+def test_single_name_path_matches_the_batch_path(encoder, text):
+    single = encoder.one_hot_single(text)
+    assert single.shape == (1, 18, 65) and single.dtype == np.float32
+    assert np.array_equal(single, encoder.one_hot([text]))

@@ -1,11 +1,13 @@
 """Convert a trained NameRNN to a single ``model.onnx`` with a dynamic batch axis.
 
-Uses the new exporter (``dynamo=True``), which unrolls ``nn.RNN`` into plain
-MatMul/Add/Tanh steps; the unrolled graph is the faster one in ONNX Runtime
-(FIELD-NOTES). Traps handled here: the example batch must be at least 2 or the
-exporter silently fixes the batch at 1; weights must go inside the file, not
-into a ``.onnx.data`` beside it; the model must be in eval mode so no dropout
-reaches the graph. The saved graph's interface is checked before returning.
+Uses the new exporter (``dynamo=True``), not on the NameRNN itself but on
+``unroll.UnrolledRNN``: the same weights with the recurrence written out in
+the form ONNX Runtime runs fastest (plain Gemm/Tanh steps; an ``RNN`` node is
+slower, see FIELD-NOTES and unroll.py). Traps handled here: the example batch
+must be at least 2 or the exporter silently fixes the batch at 1; weights must
+go inside the file, not into a ``.onnx.data`` beside it; the model must be in
+eval mode so no dropout reaches the graph. The saved graph's interface is
+checked before returning.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import onnx_ir.passes.common as ir_passes
 import torch
 
 from nameort.errors import NameortError
+from nameort_train.model import NameRNN
+
+from .unroll import UnrolledRNN
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ def to_onnx(model: torch.nn.Module, sequence_length: int, vocab_size: int, path:
     """Write ``model`` to ``path`` as one self-contained ONNX file and check its interface."""
     path = Path(path)
     model = model.eval()
+    if isinstance(model, NameRNN):
+        model = UnrolledRNN(model).eval()
     example = torch.zeros(EXAMPLE_BATCH, sequence_length, vocab_size)
     example[:, 0, 0] = 1.0  # a one-character name; values do not matter for tracing
     batch = torch.export.Dim(BATCH_DIM, min=1)
@@ -52,8 +59,8 @@ def to_onnx(model: torch.nn.Module, sequence_length: int, vocab_size: int, path:
                 optimize=True,
                 verbose=False,
             )
-            # Constant folding leaves one transposed copy of W_hh per unrolled
-            # step; sharing identical tensors shrinks the file (420 kB -> 140 kB for the default).
+            # Constant folding can leave identical copies of a weight (exporting nn.RNN
+            # directly left one transposed W_hh per step: 420 kB instead of 140 kB).
             ir_passes.DeduplicateInitializersPass(size_limit=1 << 40)(program.model)
             program.save(str(path), external_data=False)
     except Exception as exc:

@@ -3,7 +3,8 @@
 ``Classifier.load()`` validates the sidecar against the ONNX model's own
 shapes before anything is predicted. ``predict_many`` encodes each distinct
 name once, runs the model in batches (several single-threaded sessions side by
-side for large inputs), and returns one ``Prediction`` per input, in order.
+side for large inputs), and returns one ``Prediction`` per input, in order;
+``predict`` gives the same result for one name by a shorter path.
 A Classifier is safe to share between threads: ONNX Runtime's ``run`` is
 thread-safe and the lazily opened extra sessions are guarded by a lock.
 """
@@ -25,8 +26,12 @@ from .sidecar import ModelCard, read_card, resolve_model_path
 
 UNKNOWN_LABEL = "unknown"  # the label given when confidence is below the threshold
 DEFAULT_BATCH_SIZE = 1024
-# Below this many distinct names a second session costs more than it saves.
-PARALLEL_MIN_ROWS = 2048
+# From this many distinct names on, they are shared out in equal chunks over one
+# single-threaded session per core. Measured on 2 cores (benchmarks/README.md):
+# a model as heavy as the seed preset runs ~1.6x faster at 1024 names; the small
+# default model, whose per-name Python work does not run in parallel, gains
+# ~5% there and loses below 512. Keeps `nameort batch`'s 512-name jobs serial.
+PARALLEL_MIN_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,13 @@ class Classifier:
         return self.card.labels
 
     def predict(self, name: str, *, top_k: int | None = None, threshold: float | None = None) -> Prediction:
-        return self.predict_many([name], top_k=top_k, threshold=threshold)[0]
+        """``predict_many([name])[0]`` without the batching machinery: ~10 us less per call."""
+        _check_options(top_k, threshold, len(self.labels))
+        p = self.encoder.prepare(name)
+        if not p.usable:
+            return self._prediction(p, None, None, top_k, threshold)
+        logits = self._sessions[0].run(None, {self._input: self.encoder.one_hot_single(p.text)})[0]
+        return self._prediction(p, _softmax(logits), {p.text: 0}, top_k, threshold)
 
     def predict_many(
         self,
@@ -126,8 +137,12 @@ class Classifier:
             raise ValueError("batch_size must be at least 1")
         if not texts:
             return np.zeros((0, len(self.labels)))
-        chunks = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
         workers = self._workers_for(len(texts))
+        if workers > 1:
+            # Equal chunks, as many as the sessions or a multiple: every core gets the same work.
+            count = workers * -(-len(texts) // (workers * batch_size))
+            batch_size = -(-len(texts) // count)
+        chunks = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
         if workers == 1:
             logits = [self._run(self._sessions[0], chunk) for chunk in chunks]
         else:

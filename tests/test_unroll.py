@@ -1,0 +1,31 @@
+"""The exported form of the network: the same numbers as NameRNN, for every head and depth."""
+
+import pytest
+import torch
+
+from nameort.encoding import Encoder, EncodingRules
+from nameort_export.unroll import UnrolledRNN
+from nameort_train.model import ModelConfig, build_model
+
+RULES = EncodingRules(characters=" 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", sequence_length=18)
+NAMES = ["Tribbiani", "Schmidt", "O'Neill", "X", "Abatantuonoabatant", ""]
+
+
+@pytest.mark.parametrize("head,layers", [("last", 1), ("last", 2), ("flatten", 1), ("flatten", 2)])
+def test_unrolled_form_reproduces_the_model(head, layers):
+    torch.manual_seed(0)
+    config = ModelConfig(len(RULES.characters), 18, 3, hidden_size=16, num_layers=layers, dropout=0.3,
+                         head=head, head_hidden=32)
+    model = build_model(config).eval()
+    x = torch.from_numpy(Encoder(RULES).one_hot(NAMES))
+    with torch.no_grad():
+        want, got = model(x), UnrolledRNN(model)(x)
+    # Only the order of float32 additions differs (the two biases are summed first).
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+
+
+def test_unrolled_form_holds_no_trainable_copy():
+    model = build_model(ModelConfig(len(RULES.characters), 18, 2, 8, 1, 0.0, "last", 16)).eval()
+    unrolled = UnrolledRNN(model)
+    assert unrolled.head is model.head
+    assert not any(p.requires_grad for name, p in unrolled.named_parameters() if not name.startswith("head."))
