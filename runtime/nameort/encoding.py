@@ -160,14 +160,24 @@ class Encoder:
         return PreparedName(name, text, tuple(flags), unknown)
 
     def _replace_unknown(self, text: str) -> tuple[str, str]:
-        # Only names with a character outside the vocabulary come here.
-        kept, unknown = [], {}
+        """(the text with stand-ins, the unknown characters in order of first appearance).
+
+        Only names with a character outside the vocabulary come here. The text
+        is built only up to one character past the sequence length (the rest
+        would be truncated anyway), so a megabyte of stray characters costs
+        C-speed set work, not a Python step per character.
+        """
+        unknown = [ch for ch in dict.fromkeys(text) if ch not in self._known]
+        stand_in = {ch: self._substitute(ch) for ch in unknown}
+        limit = self.rules.sequence_length + 1
+        kept, length = [], 0
         for ch in text:
-            if ch in self._known:
-                kept.append(ch)
-                continue
-            unknown[ch] = None
-            kept.append(self._substitute(ch))
+            out = stand_in.get(ch, ch)
+            if out:
+                kept.append(out)
+                length += len(out)
+                if length >= limit:
+                    break
         return "".join(kept), "".join(unknown)
 
     def _substitute(self, ch: str) -> str:
