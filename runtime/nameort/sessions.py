@@ -137,7 +137,9 @@ def _captured_stderr():
     """Collect what native code writes to file descriptor 2 while inside.
 
     ONNX Runtime logs provider failures from C++ straight to fd 2, so Python's
-    sys.stderr cannot intercept them; we swap the descriptor itself.
+    sys.stderr cannot intercept them; we swap the descriptor itself. It is
+    process-wide for the few milliseconds of session creation, and only used
+    when a CUDA-enabled wheel must be tried (device auto or cuda).
     """
     captured = _Captured()
     try:

@@ -105,8 +105,9 @@ PRESETS = {
     ),
     # The default: one 64-wide RNN layer read at each name's last character.
     # Measured on German/Italian (10 seeds): 96.4% test accuracy against the seed
-    # preset's ~94%, at ~40 us per name in ONNX Runtime against ~190 us. Hidden 32
-    # lost ~0.6 points; 96 and 128 gained nothing and cost 1.5-2.6x the throughput.
+    # preset's ~94%, at ~28 us per name through Classifier.predict against ~174 us
+    # (benchmarks/README.md). Hidden 32 lost ~0.6 points; 96 and 128 gained
+    # nothing and cost 1.5-2.6x the throughput.
     "small": TrainConfig(preset="small"),
 }
 DEFAULT_PRESET = "small"
