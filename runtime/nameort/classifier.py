@@ -70,8 +70,9 @@ def default_threads() -> int:
 class Classifier:
     """Load with ``Classifier.load()``; then ``predict`` / ``predict_many``."""
 
-    def __init__(self, card: ModelCard, session, provider: str, threads: int):
+    def __init__(self, card: ModelCard, session, provider: str, threads: int, model_bytes: bytes):
         self.card = card
+        self._model_bytes = model_bytes  # the verified bytes: extra sessions load these, not the file again
         self.encoder = Encoder(card.rules)
         self.provider = provider
         self.threads = threads
@@ -90,10 +91,14 @@ class Classifier:
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1")
         path = resolve_model_path(model)
-        card = read_card(path)
-        session, provider = sessions.open_session(path, device=device)
+        try:
+            model_bytes = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+        card = read_card(path, model_bytes=model_bytes)
+        session, provider = sessions.open_session(path, device=device, model_bytes=model_bytes)
         _check_shapes(card, session)
-        return cls(card, session, provider, threads or default_threads())
+        return cls(card, session, provider, threads or default_threads(), model_bytes)
 
     @property
     def labels(self) -> tuple:
@@ -159,7 +164,7 @@ class Classifier:
             return 1
         with self._lock:
             while len(self._sessions) < self.threads:
-                session, _ = sessions.open_session(self.card.model_path, device="cpu")
+                session, _ = sessions.open_session(self.card.model_path, device="cpu", model_bytes=self._model_bytes)
                 self._sessions.append(session)
         return self.threads
 

@@ -80,8 +80,11 @@ def session_options(threads: int = 1):
     return options
 
 
-def open_session(model_path, device: str = "auto", threads: int = 1):
+def open_session(model_path, device: str = "auto", threads: int = 1, model_bytes: bytes | None = None):
     """An InferenceSession on ``device``; returns (session, provider actually used).
+
+    ``model_bytes``: the model's content, when already read (and verified);
+    ``model_path`` then only names it in messages.
 
     ``auto`` tries CUDA only when the wheel has it, keeps it only when the
     session really runs on it, and keeps ONNX Runtime's failure messages off
@@ -97,11 +100,11 @@ def open_session(model_path, device: str = "auto", threads: int = 1):
             "pip uninstall onnxruntime && pip install 'nameort[gpu]'"
         )
     if not want_cuda:
-        session = _create(ort, model_path, [CPU], threads)
+        session = _create(ort, model_path, model_bytes, [CPU], threads)
         return session, CPU
 
     with _captured_stderr() as captured:
-        session = _create(ort, model_path, [CUDA, CPU], threads)
+        session = _create(ort, model_path, model_bytes, [CUDA, CPU], threads)
     if CUDA in session.get_providers():
         return session, CUDA
     if device == "cuda":
@@ -111,9 +114,10 @@ def open_session(model_path, device: str = "auto", threads: int = 1):
     return session, CPU
 
 
-def _create(ort, model_path, providers, threads):
+def _create(ort, model_path, model_bytes, providers, threads):
+    source = str(model_path) if model_bytes is None else model_bytes
     try:
-        return ort.InferenceSession(str(model_path), sess_options=session_options(threads), providers=providers)
+        return ort.InferenceSession(source, sess_options=session_options(threads), providers=providers)
     except Exception as exc:  # ORT raises its own untyped errors for bad files.
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{model_path} is not a loadable ONNX model: {detail}") from None

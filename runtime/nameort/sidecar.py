@@ -84,8 +84,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_card(model_path: Path, *, verify_checksum: bool = True) -> ModelCard:
-    """Parse and check the sidecar of ``model_path``; every problem is a ModelError."""
+def read_card(model_path: Path, *, verify_checksum: bool = True, model_bytes: bytes | None = None) -> ModelCard:
+    """Parse and check the sidecar of ``model_path``; every problem is a ModelError.
+
+    ``model_bytes``: the model file's content when the caller has read it
+    already, so the checksum is taken over exactly the bytes it will load.
+    """
     sidecar = sidecar_path_for(model_path)
     if not sidecar.is_file():
         raise ModelError(f"sidecar {sidecar.name} not found beside {model_path}")
@@ -113,7 +117,7 @@ def read_card(model_path: Path, *, verify_checksum: bool = True) -> ModelCard:
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise ModelError(f"sidecar {sidecar} must list at least 2 distinct labels")
     if verify_checksum:
-        actual = file_sha256(model_path)
+        actual = file_sha256(model_path) if model_bytes is None else hashlib.sha256(model_bytes).hexdigest()
         if actual != data["model_sha256"]:
             raise ModelError(
                 f"{model_path.name} does not match its sidecar (sha256 {actual[:12]}... "
