@@ -48,6 +48,7 @@ from pathlib import Path
 
 from . import csvio
 from .errors import InputError, OutputError
+from .output import probability_cell
 
 log = logging.getLogger(__name__)
 
@@ -381,10 +382,6 @@ def _listing(names) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > COLUMNS_SHOWN else "")
 
 
-def _number(value) -> str:
-    return "" if value is None else f"{value:.6f}"
-
-
 def _round(value):
     return None if value is None else round(value, 6)
 
@@ -403,15 +400,15 @@ class _CsvFormat:
             self.writer.writerow(header + result_columns(self.labels, self.top_k, self.probabilities))
 
     def render(self, p) -> tuple:
-        return self._cells(p.label, _number(p.confidence), p.status, p.unknown_chars, p.top, p.probabilities)
+        return self._cells(p.label, probability_cell(p.confidence), p.status, p.unknown_chars, p.top, p.probabilities)
 
     def _cells(self, label, confidence, status, unknown, top, probabilities) -> tuple:
         # A tuple of strings: the garbage collector stops tracking it, which matters for thousands in the memo.
         cells = [label or "", confidence, status, unknown]
         for i in range(self.top_k or 0):
-            cells += [top[i][0], _number(top[i][1])] if i < len(top) else ["", ""]
+            cells += [top[i][0], probability_cell(top[i][1])] if i < len(top) else ["", ""]
         if self.probabilities:
-            cells += [_number(probabilities.get(label)) for label in self.labels]
+            cells += [probability_cell(probabilities.get(label)) for label in self.labels]
         return tuple(cells)
 
     def write(self, rows, names, rendered, bad):

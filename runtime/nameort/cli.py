@@ -7,7 +7,6 @@ NAMEORT_DEBUG=1. Commands that need torch import it only when they run.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -15,6 +14,10 @@ import sys
 import click
 
 from . import output
+from .cli_batch import batch
+from .cli_options import model_options
+from .cli_pipeline import evaluate, export, train
+from .cli_web import web
 from .errors import NameortError
 
 FORMATS = ("text", "json", "jsonl", "csv")
@@ -67,22 +70,6 @@ def main():
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="surrogateescape")
-
-
-def model_options(command):
-    """--model, --device and --threads, shared by every command that loads a model."""
-
-    @click.option("--model", "model", default=None, help="Model folder or .onnx file (default: the bundled model).")
-    @click.option(
-        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-        help="auto uses CUDA only when a session really runs on it.",
-    )
-    @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU cores to use (default: all).")
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        return command(*args, **kwargs)
-
-    return wrapper
 
 
 def load_classifier(model, device, threads):
@@ -149,11 +136,7 @@ def info(as_json, model, device, threads):
         output.write_info(facts, sys.stdout)
 
 
-# Commands in their own modules. They import nothing heavy at import time:
-# torch, onnx and dask load only when their command runs.
-from .cli_batch import batch  # noqa: E402
-from .cli_pipeline import evaluate, export, train  # noqa: E402
-from .cli_web import web  # noqa: E402
-
+# Commands that live in their own modules. Importing them is cheap: torch, onnx
+# and Dask load only when their command runs.
 for _command in (batch, train, export, evaluate, web):
     main.add_command(_command)

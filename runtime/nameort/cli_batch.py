@@ -16,6 +16,7 @@ import time
 import click
 
 from .batch import DEFAULT_BATCH_SIZE, FORMATS, ON_BAD_ROWS, Progress, classify_csv
+from .cli_options import device_option, model_option
 
 REDRAW_SECONDS = 0.2  # progress bar redraws at most this often on a terminal
 LOG_SECONDS = 10.0  # a progress line this often when asked for on a non-terminal
@@ -53,9 +54,8 @@ BAR_WIDTH = 24
               help="With --engine dask: input bytes per partition [default: 16 MiB, less for small files].")
 @click.option("--progress/--quiet", "show_progress", default=None,
               help="Progress bar and summary on stderr [default: when stderr is a terminal].")
-@click.option("--model", "model", default=None, help="Model folder or .onnx file (default: the bundled model).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="auto uses CUDA only when a session really runs on it.")
+@model_option
+@device_option
 def batch(input_path, output_path, column, fmt, top_k, threshold, probabilities, encoding, delimiter, no_header,
           on_bad_rows, batch_size, workers, engine, scheduler, blocksize, show_progress, model, device):
     """Classify the names in one column of INPUT (a CSV file, or - for stdin).

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from .cli_options import model_option
+
 
 @click.group()
 def web():
@@ -17,7 +19,7 @@ def web():
 
 @web.command()
 @click.argument("out_dir", type=click.Path(path_type=Path))
-@click.option("--model", "model", default=None, help="Model folder or .onnx file (default: the bundled model).")
+@model_option
 @click.option(
     "--web-dir", type=click.Path(path_type=Path), default=None,
     help="The page sources with their node_modules (default: the repository's web/ folder).",

@@ -31,14 +31,15 @@ def _write_csv(predictions, labels, out) -> None:
         header.append("top")
     writer.writerow(header)
     for p in predictions:
-        row = [p.name, p.label or "", _number(p.confidence), p.status, p.unknown_chars]
-        row += [_number(p.probabilities.get(label)) for label in labels]
+        row = [p.name, p.label or "", probability_cell(p.confidence), p.status, p.unknown_chars]
+        row += [probability_cell(p.probabilities.get(label)) for label in labels]
         if with_top:
             row.append(";".join(f"{label}:{prob:.6f}" for label, prob in p.top))
         writer.writerow(row)
 
 
-def _number(value) -> str:
+def probability_cell(value) -> str:
+    """A probability as a CSV cell: 6 decimals, or empty when there is none (``classify`` and ``batch`` alike)."""
     return "" if value is None else f"{value:.6f}"
 
 
