@@ -62,8 +62,8 @@ def evaluate_model(
     rows = split_indices(dataset, int(record["seed"]), tuple(record["split"]))[split]
     names = [dataset.names[i] for i in rows]
     targets = [dataset.targets[i] for i in rows]
-    predictions = classifier.predict_many(names)
-    classifier.close()
+    with classifier:  # closes its thread pool, if predicting opened one
+        predictions = classifier.predict_many(names)
     index = {label: i for i, label in enumerate(labels)}
     scored = [(t, index[p.label]) for t, p in zip(targets, predictions) if p.label in index]
     if len(scored) != len(names):
