@@ -473,7 +473,7 @@ def build(args, work: Path, log: Path) -> dict:
         "seed_run": seed_run,
         "seed": models / "seed" / "model.onnx",
         "seed_legacy": legacy,
-        "default": REPO / "runtime" / "nameort" / "models" / "default" / "model.onnx",
+        "default": REPO / "runtime" / "nameort" / "models" / "german-italian" / "model.onnx",
     }
     if args.ablations:
         print("  ablations: plain dynamo export (before unroll.py), int8 dynamic quantization", flush=True)

@@ -183,7 +183,7 @@ def build_vectors(model=None) -> dict:
 
     nfd_stable = [cp for cp in assigned if unicodedata.normalize("NFD", chr(cp)) == chr(cp)]
     logits = [[0.0, 0.0], [1.0, 2.0, 3.0], [1000.0, -1000.0], [-50.5, -50.25, 3.75, 0.125], [88.0, 88.0, -3.0]]
-    from nameort.classifier import _softmax
+    from nameort.decision import softmax as _softmax
 
     return {
         "format": "nameort-web-encoder-vectors",

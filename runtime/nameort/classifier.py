@@ -3,8 +3,10 @@
 ``Classifier.load()`` validates the sidecar against the ONNX model's own
 shapes before anything is predicted. ``predict_many`` encodes each distinct
 name once, runs the model in batches (several single-threaded sessions side by
-side for large inputs), and returns one ``Prediction`` per input, in order;
-``predict`` gives the same result for one name by a shorter path.
+side for large inputs), turns probabilities into answers by the sidecar's
+decision rules (``decision.decide``: temperature, background label), and
+returns one ``Prediction`` per input, in order; ``predict`` gives the same
+result for one name by a shorter path.
 A Classifier is safe to share between threads: ONNX Runtime's ``run`` is
 thread-safe and the lazily opened extra sessions are guarded by a lock.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sessions
+from .decision import check_other_threshold, decide, foreign_letters, softmax
 from .encoding import EMPTY, LOW_CONFIDENCE, UNSUPPORTED, Encoder, PreparedName, status_string
 from .errors import ModelError
 from .sidecar import ModelCard, read_card, resolve_model_path
@@ -39,8 +42,8 @@ class Prediction:
     """What the model said about one name, and what was done to the name first."""
 
     name: str  # exactly as given
-    label: str | None  # best label; "unknown" under the threshold; None without a prediction
-    confidence: float | None  # probability of the best label; None without a prediction
+    label: str | None  # the answer (the background label, e.g. "other", included); "unknown" under the threshold; None without a prediction
+    confidence: float | None  # probability of the answered label; None without a prediction
     probabilities: dict  # label -> probability, every label, in model order ({} without a prediction)
     status: str  # "ok", or flags joined by "+": empty, unsupported, unknown_chars, truncated, low_confidence
     unknown_chars: str  # characters outside the vocabulary, in order of first appearance
@@ -104,14 +107,18 @@ class Classifier:
     def labels(self) -> tuple:
         return self.card.labels
 
-    def predict(self, name: str, *, top_k: int | None = None, threshold: float | None = None) -> Prediction:
+    def predict(
+        self, name: str, *, top_k: int | None = None, threshold: float | None = None,
+        other_threshold: float | None = None,
+    ) -> Prediction:
         """``predict_many([name])[0]`` without the batching machinery: ~10 us less per call."""
-        _check_options(top_k, threshold, len(self.labels))
+        self._check_options(top_k, threshold, other_threshold)
         p = self.encoder.prepare(name)
         if not p.usable:
-            return self._prediction(p, None, None, top_k, threshold)
+            return _unusable(p)
         logits = self._sessions[0].run(None, {self._input: self.encoder.one_hot_single(p.text)})[0]
-        return self._prediction(p, _softmax(logits), {p.text: 0}, top_k, threshold)
+        probabilities = softmax(logits, self.card.decision.temperature)
+        return self._predictions([p], probabilities, top_k, threshold, other_threshold)[0]
 
     def predict_many(
         self,
@@ -119,21 +126,27 @@ class Classifier:
         *,
         top_k: int | None = None,
         threshold: float | None = None,
+        other_threshold: float | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> list:
         """One Prediction per name, in input order. Each distinct name is run once."""
-        _check_options(top_k, threshold, len(self.labels))
+        self._check_options(top_k, threshold, other_threshold)
         names = list(names)
         prepared = {}
         for name in names:
             if name not in prepared:
                 prepared[name] = self.encoder.prepare(name)
-        texts = list(dict.fromkeys(p.text for p in prepared.values() if p.usable))
+        usable = [p for p in prepared.values() if p.usable]
+        texts = list(dict.fromkeys(p.text for p in usable))
         probabilities = self.probabilities(texts, batch_size=batch_size)
         row_of = {text: i for i, text in enumerate(texts)}
-        made = {
-            name: self._prediction(p, probabilities, row_of, top_k, threshold) for name, p in prepared.items()
-        }
+        rows = np.fromiter((row_of[p.text] for p in usable), np.int64, len(usable))
+        made = dict(zip((p.name for p in usable), self._predictions(
+            usable, probabilities[rows], top_k, threshold, other_threshold
+        )))
+        for name, p in prepared.items():
+            if not p.usable:
+                made[name] = _unusable(p)
         return [made[name] for name in names]
 
     def probabilities(self, texts: list, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -154,7 +167,7 @@ class Classifier:
             pool = self._executor()
             sessions_ = self._sessions[:workers]
             logits = list(pool.map(self._run, [sessions_[i % workers] for i in range(len(chunks))], chunks))
-        return _softmax(np.concatenate(logits))
+        return softmax(np.concatenate(logits), self.card.decision.temperature)
 
     def _run(self, session, texts):
         return session.run(None, {self._input: self.encoder.one_hot(texts)})[0]
@@ -174,21 +187,36 @@ class Classifier:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="nameort")
             return self._pool
 
-    def _prediction(self, p: PreparedName, probabilities, row_of, top_k, threshold) -> Prediction:
-        if not p.usable:
-            return Prediction(p.name, None, None, {}, p.status, p.unknown, p.text)
-        row = probabilities[row_of[p.text]]
-        best = int(row.argmax())
-        confidence = float(row[best])
-        label, flags = self.labels[best], p.flags
-        if threshold is not None and confidence < threshold:
-            label, flags = UNKNOWN_LABEL, flags + (LOW_CONFIDENCE,)
-        top = ()
-        if top_k:
-            order = np.argsort(-row, kind="stable")[:top_k]
-            top = tuple((self.labels[i], float(row[i])) for i in order)
-        probs = {lab: float(v) for lab, v in zip(self.labels, row)}
-        return Prediction(p.name, label, confidence, probs, status_string(flags), p.unknown, p.text, top)
+    def _check_options(self, top_k, threshold, other_threshold) -> None:
+        _check_options(top_k, threshold, len(self.labels))
+        check_other_threshold(self.card.decision, other_threshold)
+
+    def foreign(self, prepared) -> np.ndarray | None:
+        """For each prepared name: does it hold a foreign letter? None when the model does not use them."""
+        if not self.card.decision.foreign_letters:
+            return None
+        known = self.encoder.index
+        return np.fromiter((bool(p.unknown) and bool(foreign_letters(p.unknown, known)) for p in prepared),
+                           bool, len(prepared))
+
+    def _predictions(self, prepared, probabilities, top_k, threshold, other_threshold) -> list:
+        """Predictions of usable names, ``probabilities`` holding one row per name."""
+        best, confidence = decide(
+            probabilities, self.card.decision, self.labels,
+            other_threshold=other_threshold, foreign=self.foreign(prepared),
+        )
+        made = []
+        for p, row, index, conf in zip(prepared, probabilities, best.tolist(), confidence.tolist()):
+            label, flags = self.labels[index], p.flags
+            if threshold is not None and conf < threshold:
+                label, flags = UNKNOWN_LABEL, flags + (LOW_CONFIDENCE,)
+            top = ()
+            if top_k:
+                order = np.argsort(-row, kind="stable")[:top_k]
+                top = tuple((self.labels[i], float(row[i])) for i in order)
+            probs = {lab: float(v) for lab, v in zip(self.labels, row)}
+            made.append(Prediction(p.name, label, conf, probs, status_string(flags), p.unknown, p.text, top))
+        return made
 
     def close(self):
         if self._pool is not None:
@@ -202,12 +230,9 @@ class Classifier:
         self.close()
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
+def _unusable(p: PreparedName) -> Prediction:
+    """An empty or unsupported name: no prediction, the status says why."""
+    return Prediction(p.name, None, None, {}, p.status, p.unknown, p.text)
 
 
 def _check_options(top_k, threshold, n_labels):

@@ -5,7 +5,9 @@ import click
 from .sessions import DEVICES
 
 model_option = click.option(
-    "--model", "model", default=None, help="Model folder or .onnx file (default: the bundled model)."
+    "--model", "model", default=None,
+    help="A bundled model's name (german-italian, languages) or a model folder or .onnx file "
+    "(default: german-italian).",
 )
 device_option = click.option(
     "--device", type=click.Choice(DEVICES), default="auto", show_default=True,
@@ -19,3 +21,9 @@ threads_option = click.option(
 def model_options(command):
     """--model, --device and --threads, for commands that load a model and run it in-process."""
     return model_option(device_option(threads_option(command)))
+
+
+other_threshold_option = click.option(
+    "--other-threshold", type=click.FloatRange(0, 1), default=None,
+    help="Answer the background label ('other') from this probability on (default: the model's operating point).",
+)

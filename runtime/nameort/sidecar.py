@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .decision import DecisionRules
 from .encoding import EncodingRules
 from .errors import ModelError
 
@@ -22,7 +23,9 @@ FORMAT_VERSION = 1
 MODEL_FILENAME = "model.onnx"
 SIDECAR_SUFFIX = ".json"  # model.onnx -> model.onnx.json
 REQUIRED_KEYS = ("format", "format_version", "model_sha256", "labels", "encoding")
-BUNDLED_MODEL_DIR = Path(__file__).parent / "models" / "default"
+BUNDLED_MODELS_DIR = Path(__file__).parent / "models"  # one folder per bundled model, named as users call it
+DEFAULT_MODEL = "german-italian"  # what Classifier.load() and the CLI use without --model
+BUNDLED_MODEL_DIR = BUNDLED_MODELS_DIR / DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class ModelCard:
     metrics: dict  # what evaluation recorded at export (may be empty)
     training: dict  # preset, hyper-parameters, data and split (may be empty)
     tool_versions: dict  # versions of torch, onnx, ... at export (may be empty)
+    decision: DecisionRules = DecisionRules()  # how probabilities become an answer (temperature, background label)
 
     def to_json(self) -> dict:
         return {
@@ -46,6 +50,7 @@ class ModelCard:
             "model_sha256": self.model_sha256,
             "labels": list(self.labels),
             "encoding": self.rules.to_json(),
+            **({"decision": self.decision.to_json()} if self.decision.to_json() else {}),
             "metrics": self.metrics,
             "training": self.training,
             "tool_versions": self.tool_versions,
@@ -56,12 +61,26 @@ def sidecar_path_for(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + SIDECAR_SUFFIX)
 
 
+def bundled_models() -> list:
+    """Names of the models shipped inside the package, sorted."""
+    if not BUNDLED_MODELS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_MODELS_DIR.iterdir() if (p / MODEL_FILENAME).is_file())
+
+
 def resolve_model_path(model: str | Path | None) -> Path:
-    """The .onnx file meant by a model argument: None (bundled), a folder, or a file."""
-    if model is None:
-        path = BUNDLED_MODEL_DIR / MODEL_FILENAME
+    """The .onnx file meant by a model argument.
+
+    None is the default bundled model; a bundled model's name (``languages``)
+    wins over a relative folder of that name (write ``./languages`` for the
+    folder); anything else is a folder holding model.onnx, a .onnx file, or
+    its .onnx.json sidecar.
+    """
+    if model is None or (isinstance(model, str) and model in _bundled_names()):
+        name = DEFAULT_MODEL if model is None else model
+        path = BUNDLED_MODELS_DIR / name / MODEL_FILENAME
         if not path.is_file():
-            raise ModelError(f"the bundled default model is missing from {BUNDLED_MODEL_DIR}; reinstall nameort")
+            raise ModelError(f"the bundled model {name!r} is missing from {BUNDLED_MODELS_DIR}; reinstall nameort")
         return path
     path = Path(model)
     if path.is_dir():
@@ -70,10 +89,16 @@ def resolve_model_path(model: str | Path | None) -> Path:
             raise ModelError(f"no {MODEL_FILENAME} in model folder {model}")
         return path
     if not path.exists():
-        raise ModelError(f"model not found: {model}")
+        known = ", ".join(bundled_models()) or "none"
+        raise ModelError(f"model not found: {model} (bundled models: {known}; or give a model folder or .onnx file)")
     if path.suffix == SIDECAR_SUFFIX and path.name.endswith(".onnx.json"):
         return path.with_name(path.name[: -len(SIDECAR_SUFFIX)])
     return path
+
+
+def _bundled_names() -> set:
+    # The default's name always counts, so a missing bundled file is reported as such.
+    return set(bundled_models()) | {DEFAULT_MODEL}
 
 
 def file_sha256(path: Path) -> str:
@@ -116,6 +141,10 @@ def read_card(model_path: Path, *, verify_checksum: bool = True, model_bytes: by
         raise ModelError(f"sidecar {sidecar} has a bad encoding or labels entry: {exc}") from None
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise ModelError(f"sidecar {sidecar} must list at least 2 distinct labels")
+    try:
+        decision = DecisionRules.from_json(data.get("decision"), labels)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"sidecar {sidecar} has a bad decision entry: {exc}") from None
     if verify_checksum:
         actual = file_sha256(model_path) if model_bytes is None else hashlib.sha256(model_bytes).hexdigest()
         if actual != data["model_sha256"]:
@@ -129,6 +158,7 @@ def read_card(model_path: Path, *, verify_checksum: bool = True, model_bytes: by
         model_sha256=data["model_sha256"],
         labels=labels,
         rules=rules,
+        decision=decision,
         metrics=dict(data.get("metrics") or {}),
         training=dict(data.get("training") or {}),
         tool_versions=dict(data.get("tool_versions") or {}),

@@ -1,0 +1,135 @@
+"""Decision rules: temperature, the background label's operating point, foreign letters, bundled names."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from nameort import Classifier, ModelError
+from nameort.decision import DecisionRules, decide, foreign_letters, softmax
+from nameort.sidecar import BUNDLED_MODEL_DIR, DEFAULT_MODEL, MODEL_FILENAME, bundled_models, resolve_model_path
+
+LABELS = ("German", "Italian", "other")
+RULES = DecisionRules(other_label="other", other_threshold=0.4, foreign_letters=True)
+VOCAB = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyzßàäèéìòóöùü' ")
+
+
+def test_default_rules_are_a_plain_argmax_and_record_nothing():
+    p = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]])
+    best, confidence = decide(p, DecisionRules(), LABELS)
+    assert best.tolist() == [1, 0]
+    assert confidence.tolist() == [0.5, 0.6]
+    assert DecisionRules().to_json() == {}
+
+
+def test_other_is_answered_from_its_operating_point_on():
+    p = np.array([
+        [0.35, 0.25, 0.40],  # P(other) == threshold: other
+        [0.50, 0.11, 0.39],  # just under: the best real label
+        [0.10, 0.20, 0.70],
+    ])
+    best, confidence = decide(p, RULES, LABELS)
+    assert [LABELS[i] for i in best] == ["other", "German", "other"]
+    assert confidence.tolist() == [0.40, 0.50, 0.70]
+
+
+def test_below_the_operating_point_the_best_real_label_wins_even_over_a_larger_other():
+    p = np.array([[0.30, 0.25, 0.45]])
+    best, confidence = decide(p, RULES, LABELS, other_threshold=0.5)
+    assert LABELS[best[0]] == "German" and confidence[0] == 0.30
+
+
+def test_a_foreign_letter_answers_other():
+    p = np.array([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05]])
+    best, _ = decide(p, RULES, LABELS, foreign=np.array([True, False]))
+    assert [LABELS[i] for i in best] == ["other", "German"]
+    off = DecisionRules(other_label="other", other_threshold=0.4, foreign_letters=False)
+    best, _ = decide(p, off, LABELS, foreign=np.array([True, False]))
+    assert [LABELS[i] for i in best] == ["German", "German"]
+
+
+@pytest.mark.parametrize(
+    "unknown, foreign",
+    [
+        ("í", "í"),  # García
+        ("Ł", "Ł"),  # Łukasz
+        ("ı", "ı"),  # Yılmaz
+        ("ễ", "ễ"),  # Nguyễn
+        ("Ü", ""),  # MÜLLER: ü is known
+        ("’", ""),  # O’Connor: punctuation
+        ("-1\u0301", ""),  # digits, hyphen, a lone combining mark
+        ("ñç", "ñç"),
+    ],
+)
+def test_foreign_letters(unknown, foreign):
+    assert foreign_letters(unknown, VOCAB) == foreign
+
+
+def test_temperature_scales_log_odds_and_keeps_the_argmax():
+    logits = np.array([[2.0, -1.0, 0.5]], np.float32)
+    plain, warm = softmax(logits), softmax(logits, temperature=2.0)
+    assert warm.argmax() == plain.argmax()
+    assert math.log(warm[0, 0] / warm[0, 1]) == pytest.approx(math.log(plain[0, 0] / plain[0, 1]) / 2, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"other_label": "Spanish"}, "not one of the labels"),
+        ({"temperature": 0}, "temperature must be a positive number"),
+        ({"other_label": "Italian", "other_threshold": 1.5}, "other_threshold must be between 0 and 1"),
+        ({"foreign_letters": True}, "foreign_letters needs an other_label"),
+        ([1, 2], "decision must be a JSON object"),
+    ],
+)
+def test_a_bad_decision_entry_is_a_model_error(tmp_path, entry, message):
+    model = _bundled_copy(tmp_path, entry)
+    with pytest.raises(ModelError, match=message):
+        Classifier.load(model)
+
+
+def test_the_decision_entry_reaches_every_prediction(tmp_path):
+    # The two-label bundled model with "Italian" posing as the background label, at 0.9:
+    # names the model gives Italian with less than 0.9 are answered German.
+    plain = Classifier.load()
+    names = ["Tribbiani", "Schmidt", "Rossi", "Garcia", "Nguyen", "Bianchi", "Weber"]
+    base = {p.name: p.probabilities["Italian"] for p in plain.predict_many(names)}
+    entry = {"temperature": 1.5, "other_label": "Italian", "other_threshold": 0.9, "foreign_letters": True}
+    clf = Classifier.load(_bundled_copy(tmp_path, entry))
+    warm = {p.name: p for p in clf.predict_many(names)}
+    for name in names:
+        assert (warm[name].probabilities["Italian"] > 0.5) == (base[name] > 0.5)  # temperature keeps the argmax
+        want = "Italian" if warm[name].probabilities["Italian"] >= 0.9 else "German"
+        assert warm[name].label == want
+        assert warm[name].confidence == warm[name].probabilities[want]
+        assert clf.predict(name) == warm[name]
+    # A foreign letter answers the background label whatever the probabilities.
+    assert clf.predict("Weberń").label == "Italian"
+    assert clf.predict("WEBERÜ").label == clf.predict("WEBERU").label
+    # The operating point can be overridden per call.
+    assert clf.predict("Schmidt", other_threshold=0.0).label == "Italian"
+    with pytest.raises(ValueError, match="needs a model with a background label"):
+        plain.predict("Schmidt", other_threshold=0.5)
+
+
+def test_bundled_models_are_addressed_by_name(tmp_path, monkeypatch):
+    assert DEFAULT_MODEL in bundled_models()
+    assert resolve_model_path(None) == resolve_model_path(DEFAULT_MODEL) == BUNDLED_MODEL_DIR / MODEL_FILENAME
+    with pytest.raises(ModelError, match=r"model not found: nosuchmodel \(bundled models: .*german-italian"):
+        resolve_model_path("nosuchmodel")
+    # A folder that shares a bundled model's name is reached by a path.
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(BUNDLED_MODEL_DIR, tmp_path / DEFAULT_MODEL)
+    assert resolve_model_path(f"./{DEFAULT_MODEL}").resolve() == tmp_path / DEFAULT_MODEL / MODEL_FILENAME
+
+
+def _bundled_copy(tmp_path, decision) -> str:
+    target = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, target, dirs_exist_ok=True)
+    sidecar = target / (MODEL_FILENAME + ".json")
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    data["decision"] = decision
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    return str(target)
