@@ -90,3 +90,53 @@ def test_info_shows_model_and_providers():
     assert len(facts["sha256"]) == 64 and 0.9 < facts["metrics"]["test_accuracy"] <= 1
     text = nameort("info")
     assert "active provider:  CPUExecutionProvider" in text.stdout
+
+
+@pytest.mark.parametrize("args, usage", [((), "Usage: nameort [OPTIONS] COMMAND"), (("web",), "Usage: nameort web [OPTIONS]")])
+def test_a_group_without_a_command_prints_its_whole_help(args, usage):
+    # As click does for any group: the multi-line help on stderr, exit 2 (no command is a usage error).
+    proc = nameort(*args)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert lines[0] == usage + (" COMMAND [ARGS]..." if args else " [ARGS]...")
+    assert "Commands:" in lines and "error" not in proc.stderr
+    commands = [line.split()[0] for line in lines[lines.index("Commands:") + 1 :]]
+    assert commands == (["build"] if args else ["batch", "classify", "evaluate", "export", "info", "train", "web"])
+
+
+@pytest.mark.parametrize("names", [("-", "Schmidt"), ("Schmidt", "-"), ("-", "-")])
+def test_stdin_dash_must_be_the_only_name(names):
+    proc = nameort("classify", *names, stdin="Rossi\n")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        "nameort: error: '-' (read names from stdin) must be the only NAMES argument (see 'nameort classify --help')\n"
+    )
+
+
+def test_stdin_is_decoded_strictly_like_batch_input():
+    raw = subprocess.run(
+        [sys.executable, "-m", "nameort", "classify", "-"], input=b"Rossi\nWeber\nM\xfcller\n", capture_output=True
+    )
+    assert raw.returncode == 2 and raw.stdout == b""
+    assert raw.stderr.decode() == (
+        "nameort: error: <stdin>, line 3: byte 0xfc is not valid utf-8; name the file's encoding with --encoding "
+        "(for example --encoding latin-1 or cp1252)\n"
+    )
+    latin = subprocess.run(
+        [sys.executable, "-m", "nameort", "classify", "-", "--encoding", "latin-1", "--format", "jsonl"],
+        input=b"Rossi\r\nM\xfcller\n", capture_output=True,
+    )
+    assert latin.returncode == 0, latin.stderr
+    rows = [json.loads(line) for line in latin.stdout.splitlines()]
+    assert [(r["name"], r["label"], r["status"]) for r in rows] == [("Rossi", "Italian", "ok"), ("Müller", "German", "ok")]
+
+
+def test_stdin_utf8_bom_is_not_part_of_the_first_name():
+    proc = nameort("classify", "-", "--format", "jsonl", stdin="\ufeffRossi\n")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["name"] == "Rossi"
+
+
+def test_unknown_stdin_encoding_is_a_usage_error():
+    proc = nameort("classify", "-", "--encoding", "klingon", stdin="Rossi\n")
+    assert proc.returncode == 2 and proc.stderr == "nameort: error: unknown encoding 'klingon' (--encoding)\n"

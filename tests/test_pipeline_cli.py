@@ -1,5 +1,6 @@
 """`nameort train / export / evaluate` on bad input: one line on stderr, exit code 2, no traceback."""
 
+import json
 import subprocess
 import sys
 
@@ -80,8 +81,31 @@ def test_cuda_without_cuda(tmp_path, data_dir, monkeypatch):
 def test_missing_torch_says_what_to_install(tmp_path, data_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails
     result = run(train, "--data", data_dir, "--out", tmp_path / "run")
-    assert_one_line_error(result, "needs torch", "pip install 'nameort[train,cpu]'")
+    assert_one_line_error(
+        result, "needs torch", "pip install torch==2.13.0 first, then pip install 'nameort[train,cpu]'"
+    )
     assert_one_line_error(run(export, tmp_path, "--out", tmp_path / "m"), "pip install 'nameort[train,cpu]'")
+
+
+def test_train_refuses_a_used_run_folder_unless_forced(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "checkpoint.pt").write_bytes(b"an earlier run")
+    (run_dir / "metrics.json").write_text("{}")
+    result = run(train, "--data", data_dir, "--out", run_dir, "--epochs", "1", "--quiet")
+    assert_one_line_error(
+        result, f"--out {run_dir} is not empty (it holds checkpoint.pt, metrics.json)", "add --force to overwrite"
+    )
+    assert (run_dir / "checkpoint.pt").read_bytes() == b"an earlier run"
+    forced = run(train, "--data", data_dir, "--out", run_dir, "--epochs", "1", "--quiet", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert (run_dir / "checkpoint.pt").read_bytes() != b"an earlier run"
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 1
+
+
+def test_train_into_a_file_is_refused(tmp_path, data_dir):
+    (tmp_path / "run").write_text("")
+    assert_one_line_error(run(train, "--data", data_dir, "--out", tmp_path / "run"), "is a file")
 
 
 def test_missing_run_folder(tmp_path):

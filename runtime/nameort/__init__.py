@@ -7,9 +7,12 @@ The runtime needs numpy and ONNX Runtime, never torch:
     clf.predict("Tribbiani").label       # 'Italian'
 """
 
-from .errors import DeviceError, MissingDependencyError, ModelError, NameortError
+from .errors import DeviceError, InputError, MissingDependencyError, ModelError, NameortError, OutputError
 
-__all__ = ["Classifier", "Prediction", "ModelError", "DeviceError", "MissingDependencyError", "NameortError"]
+__all__ = [
+    "Classifier", "Prediction",
+    "NameortError", "ModelError", "DeviceError", "MissingDependencyError", "InputError", "OutputError",
+]
 __version__ = "0.1.0"
 
 

@@ -13,14 +13,16 @@ import sys
 
 import click
 
-from . import output
+from . import csvio, output
 from .cli_batch import batch
-from .cli_options import model_options
+from .cli_options import model_options, other_threshold_option
 from .cli_pipeline import evaluate, export, train
 from .cli_web import web
 from .errors import NameortError
 
 FORMATS = ("text", "json", "jsonl", "csv")
+# click >= 8.2 raises this for a group run without a command; older click prints the help itself.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 class Main(click.Group):
@@ -29,6 +31,10 @@ class Main(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except _NO_ARGS_IS_HELP as exc:
+            # Bare `nameort` (or `nameort web`): the whole help, as click prints it, on stderr, exit 2.
+            exc.show()
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
             fail(exc.format_message() + hint, code=exc.exit_code)
@@ -86,25 +92,40 @@ def load_classifier(model, device, threads):
     "--threshold", type=click.FloatRange(0, 1), default=None,
     help="Below this confidence the label is 'unknown'.",
 )
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="Encoding of stdin with '-' (a UTF-8 BOM is tolerated).")
+@other_threshold_option
 @model_options
-def classify(names, fmt, top_k, threshold, model, device, threads):
+def classify(names, fmt, top_k, threshold, encoding, other_threshold, model, device, threads):
     """Classify NAMES (or '-' to read one name per line from stdin)."""
-    if names == ("-",):
-        names = read_stdin_names()
+    if csvio.STDIO in names:
+        if names != (csvio.STDIO,):
+            raise click.UsageError("'-' (read names from stdin) must be the only NAMES argument")
+        names = read_stdin_names(encoding)
     classifier = load_classifier(model, device, threads)
     if top_k is not None and top_k > len(classifier.labels):
         raise click.BadParameter(f"the model has {len(classifier.labels)} labels", param_hint="--top-k")
-    predictions = classifier.predict_many(names, top_k=top_k, threshold=threshold)
+    predictions = classifier.predict_many(names, top_k=top_k, threshold=threshold, other_threshold=other_threshold)
     output.write_predictions(predictions, fmt, classifier.labels, sys.stdout)
 
 
-def read_stdin_names() -> list:
-    """One name per line; only the line ending is removed, so nothing else changes."""
-    if sys.stdin is None:
-        return []
-    if hasattr(sys.stdin, "reconfigure"):
-        sys.stdin.reconfigure(errors="surrogateescape")  # undecodable bytes stay names
-    return [line.rstrip("\r\n") for line in sys.stdin]
+def read_stdin_names(encoding: str = "utf-8") -> list:
+    """One name per line; only the line ending is removed, so nothing else changes.
+
+    Decoded strictly, like ``nameort batch``'s input: undecodable bytes stop
+    the command with their line number and the ``--encoding`` hint instead of
+    becoming names nobody typed.
+    """
+    source = csvio.Source(csvio.STDIO, encoding)
+    names = []
+    try:
+        for line in source.lines:
+            names.append(line.rstrip("\r\n"))
+    except UnicodeDecodeError as exc:
+        raise source.decode_error(exc, len(names)) from None
+    finally:
+        source.close()
+    return names
 
 
 @main.command()

@@ -17,7 +17,8 @@ import click
 
 from .errors import MissingDependencyError
 
-TRAIN_HINT = "pip install 'nameort[train,cpu]'"
+# As the README: torch first, so pip keeps the torch build chosen here instead of resolving its own.
+TRAIN_HINT = "pip install torch==2.13.0 first, then pip install 'nameort[train,cpu]' (any torch >= 2.4 works)"
 
 
 def _require(command: str, *modules: str) -> None:
@@ -26,6 +27,18 @@ def _require(command: str, *modules: str) -> None:
             importlib.import_module(module)
         except ImportError:
             raise MissingDependencyError(f"nameort {command} needs {module}: {TRAIN_HINT}") from None
+
+
+def _refuse_used_run_dir(run_dir: Path) -> None:
+    """A finished run is not overwritten by accident: its folder must be new or empty (or --force)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise click.UsageError(f"--out {run_dir} is a file; name a folder for the run")
+    held = sorted(p.name for p in run_dir.iterdir()) if run_dir.is_dir() else []
+    if held:
+        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise click.UsageError(
+            f"--out {run_dir} is not empty (it holds {shown}); choose a new folder, or add --force to overwrite its run"
+        )
 
 
 def _data_option(command):
@@ -56,10 +69,13 @@ def _data_option(command):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default 1: fastest for these models).")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress lines.")
+@click.option("--force", is_flag=True, help="Train into an --out folder that is not empty (its run is overwritten).")
 def train(data_dir, labels, run_dir, preset, epochs, batch_size, lr, hidden, layers, dropout, seed, patience,
-          shared, device, threads, quiet):
+          shared, device, threads, quiet, force):
     """Train a surname classifier; writes RUN_DIR/checkpoint.pt and RUN_DIR/metrics.json."""
     _require("train", "torch")
+    if not force:
+        _refuse_used_run_dir(Path(run_dir))
     from nameort_train.config import DEFAULT_PRESET, preset_config
     from nameort_train.data import resolve_labels
     from nameort_train.train import train as run_training
