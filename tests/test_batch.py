@@ -2,6 +2,7 @@
 
 import csv
 import errno
+import fcntl
 import hashlib
 import io
 import json
@@ -323,6 +324,38 @@ def test_an_interrupted_run_keeps_the_previous_output(tmp_path, big_csv):
     proc.stderr.close()
     assert proc.returncode == 130
     assert out.read_bytes() == b"yesterday's result\n" and leftovers(tmp_path) == []
+
+
+def test_the_next_run_removes_what_a_killed_run_left_and_nothing_alive(tmp_path, big_csv):
+    out = tmp_path / "out.csv"
+    killed = start_and_signal(big_csv, out, signal.SIGKILL)
+    killed.stderr.close()
+    (left,) = leftovers(tmp_path)  # SIGKILL: Python never ran its cleanup
+    assert killed.returncode == -9 and left.startswith(f".out.csv.{killed.pid}-")
+    assert (tmp_path / left).stat().st_size > 0
+    # Beside it: a temp file of a running process, and one of a dead PID still locked by a live writer
+    # (as a writer on another host would hold it). Neither is provably abandoned, so both must stay.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    running = tmp_path / f".out.csv.{sleeper.pid}-0123abcd{csvio.TEMP_SUFFIX}"
+    running.write_bytes(b"in progress")
+    locked = tmp_path / f".out.csv.{killed.pid}-89abcdef{csvio.TEMP_SUFFIX}"
+    locked.write_bytes(b"in progress elsewhere")
+    with open(locked, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            again = nameort("batch", write_rows(tmp_path / "in.csv", PEOPLE), "-o", out, "-c", "surname",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdout, stderr = again.communicate(timeout=60)
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+    assert again.returncode == 0, stderr
+    assert out.read_text().startswith("id,surname,note,city,nameort_label")
+    assert leftovers(tmp_path) == sorted([running.name, locked.name])
+    assert running.read_bytes() == b"in progress" and locked.read_bytes() == b"in progress elsewhere"
+    # Once its writer is gone, the next run removes the second one too (the first one's PID died as well).
+    assert sorted(csvio.remove_abandoned_temps(out)) == sorted([running.name, locked.name])
+    assert leftovers(tmp_path) == []
 
 
 def test_the_output_may_not_be_the_input(tmp_path):

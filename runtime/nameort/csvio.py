@@ -11,6 +11,13 @@ The output goes to a hidden temporary file in the destination's own folder
 moved over the destination only by ``AtomicFile.commit``. On any Python-level
 failure, Ctrl-C included, ``discard`` removes the temporary file: the
 destination is either the old file or the complete new one, never a part.
+
+Only a kill that Python never sees (SIGKILL, a power cut) leaves the
+temporary file behind. Its name carries the writer's PID and the writer holds
+an exclusive ``flock`` on it while it lives, so the next ``AtomicFile`` for the
+same destination removes leftovers whose PID is not running here *and* whose
+lock it can take: both prove no live process still writes them (the lock also
+covers a writer on another host or PID namespace sharing the folder).
 """
 
 from __future__ import annotations
@@ -20,14 +27,20 @@ import errno
 import io
 import itertools
 import os
+import re
 import stat
 import sys
 from pathlib import Path
 
 from .errors import InputError, OutputError
 
+try:
+    import fcntl  # POSIX: the lock that marks a temporary output as in use
+except ImportError:  # Windows: leftovers are never removed automatically
+    fcntl = None
+
 STDIO = "-"  # the path that means stdin (input) or stdout (output)
-TEMP_SUFFIX = ".nameort-tmp"  # temporary outputs are ".<name>.<random>.nameort-tmp" beside the output
+TEMP_SUFFIX = ".nameort-tmp"  # temporary outputs are ".<name>.<pid>-<random>.nameort-tmp" beside the output
 READ_CHUNK = 1 << 16  # bytes decoded at a time; 8 KiB (the default) costs more calls per row
 WRITE_BUFFER = 1 << 16  # bytes buffered before a write to the output file
 
@@ -190,11 +203,13 @@ class AtomicFile:
         mode = None
         if self.path.exists():
             mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        remove_abandoned_temps(self.path)
         for _ in range(100):
-            temp = self.path.with_name(f".{self.path.name}.{os.urandom(4).hex()}{TEMP_SUFFIX}")
+            temp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}")
             try:
                 # 0o666 lets the umask decide, as for any new file; O_EXCL never reuses a name.
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+                _lock(fd, wait=True)  # held until the file is closed, by commit, discard or death
                 break
             except FileExistsError:
                 continue
@@ -251,6 +266,62 @@ class AtomicFile:
         else:
             reason = exc.strerror or str(exc)
         return f"cannot write {self.shown}: {reason}; the output was not written"
+
+
+def remove_abandoned_temps(path: Path) -> list:
+    """Remove the temporary files of earlier writers of ``path`` that provably died; return their names.
+
+    A leftover is removed only when the PID in its name is not a running
+    process here and its ``flock`` can be taken (no live writer anywhere holds
+    it). Anything unparseable, locked, or owned by a live PID stays.
+    """
+    if fcntl is None:
+        return []
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(\d+)-[0-9a-f]{8}" + re.escape(TEMP_SUFFIX))
+    removed = []
+    try:
+        candidates = [entry for entry in os.scandir(path.parent) if pattern.fullmatch(entry.name)]
+    except OSError:
+        return removed
+    for entry in candidates:
+        if _pid_running(int(pattern.fullmatch(entry.name).group(1))):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            if _lock(fd, wait=False):
+                os.unlink(entry.path)  # still locked by us: no writer can take it over meanwhile
+                removed.append(entry.name)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _lock(fd: int, wait: bool) -> bool:
+    """An exclusive flock on ``fd``; False when another holds it (``wait=False``) or locks are unsupported."""
+    if fcntl is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        return True
+    except OSError:  # held elsewhere, or a file system without locks: prove nothing
+        return False
+
+
+def _pid_running(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a PID we wrote: keep the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: running, under another user
+        return True
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:
