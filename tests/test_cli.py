@@ -88,7 +88,9 @@ def test_info_shows_model_and_providers():
     assert facts["provider_active"] == "CPUExecutionProvider"
     assert "CPUExecutionProvider" in facts["providers_available"]
     assert len(facts["sha256"]) == 64 and 0.9 < facts["metrics"]["test_accuracy"] <= 1
+    assert facts["verified"] is True and proc.stderr == ""
     text = nameort("info")
+    assert "verified:         yes\n" in text.stdout
     assert "active provider:  CPUExecutionProvider" in text.stdout
 
 

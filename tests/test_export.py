@@ -120,3 +120,32 @@ def test_failed_export_leaves_no_model(trained_run, tmp_path, monkeypatch):
 def test_missing_run_folder(tmp_path):
     with pytest.raises(CheckpointError, match="run folder not found"):
         export_run(tmp_path / "nope", tmp_path / "out")
+
+
+def test_an_unverified_export_is_shown_and_warned_about(trained_run, tmp_path):
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from nameort.cli import main
+
+    exported = CliRunner().invoke(main, ["export", str(trained_run), "--out", str(tmp_path / "m"), "--no-verify"])
+    assert exported.exit_code == 0 and "NOT verified" in exported.output, exported.output
+    card = read_card(tmp_path / "m" / "model.onnx")
+    assert card.verified is False and card.metrics["onnx_parity"] is None
+    warning = f"{tmp_path / 'm' / 'model.onnx'} was exported with --no-verify: it was never checked against torch"
+
+    def nameort(*args):
+        return subprocess.run([sys.executable, "-m", "nameort", *args, "--model", str(tmp_path / "m")],
+                              capture_output=True, text=True)
+
+    info = nameort("info")
+    assert info.returncode == 0 and info.stderr == f"nameort: warning: {warning}\n"
+    assert "verified:         no (exported with --no-verify)\n" in info.stdout
+    assert json.loads(nameort("info", "--json").stdout)["verified"] is False
+    classified = nameort("classify", "Rossi")
+    assert classified.returncode == 0 and classified.stderr == f"nameort: warning: {warning}\n"
+    with pytest.warns(UserWarning) as caught:
+        Classifier.load(tmp_path / "m")
+    assert [str(w.message) for w in caught] == [warning]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,8 @@ class Classifier:
         except OSError as exc:
             raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
         card = read_card(path, model_bytes=model_bytes)
+        if card.verified is False:  # Python shows a warning once per place; the CLI prints it as one line
+            warnings.warn(f"{path} was exported with --no-verify: it was never checked against torch", stacklevel=2)
         session, provider = sessions.open_session(path, device=device, model_bytes=model_bytes)
         _check_shapes(card, session)
         return cls(card, session, provider, threads or default_threads(), model_bytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 
 import click
 
@@ -17,6 +18,7 @@ from . import csvio, output
 from .cli_batch import batch
 from .cli_options import model_options, other_threshold_option
 from .cli_pipeline import evaluate, export, train
+from .cli_serve import serve
 from .cli_web import web
 from .errors import NameortError
 
@@ -44,7 +46,9 @@ class Main(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warning
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except (NameortError, ValueError) as exc:
@@ -59,6 +63,11 @@ class Main(click.Group):
             if os.environ.get("NAMEORT_DEBUG"):
                 raise
             fail(f"internal error: {type(exc).__name__}: {exc} (set NAMEORT_DEBUG=1 for a traceback)", code=1)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings (an unverified model, both ONNX Runtime wheels) as one stderr line, not Python's two."""
+    click.echo(f"nameort: warning: {' '.join(str(message).split())}", err=True)
 
 
 def fail(message: str, code: int):
@@ -147,6 +156,7 @@ def info(as_json, model, device, threads):
         "normalization": card.rules.normalization,
         "metrics": card.metrics,
         "preset": card.training.get("preset"),
+        "verified": card.verified,
         "providers_available": sessions.available_providers(),
         "provider_active": classifier.provider,
         "threads": classifier.threads,
@@ -159,5 +169,5 @@ def info(as_json, model, device, threads):
 
 # Commands that live in their own modules. Importing them is cheap: torch, onnx
 # and Dask load only when their command runs.
-for _command in (batch, train, export, evaluate, web):
+for _command in (batch, train, export, evaluate, web, serve):
     main.add_command(_command)

@@ -78,6 +78,10 @@ def display_width(text: str) -> int:
     return width
 
 
+# Whether export checked the ONNX model against torch (None: the sidecar does not say).
+VERIFIED_TEXT = {True: "yes", False: "no (exported with --no-verify)", None: "-"}
+
+
 def write_info(facts: dict, out) -> None:
     metrics = facts["metrics"] or {}
     accuracy = metrics.get("test_accuracy")
@@ -89,6 +93,7 @@ def write_info(facts: dict, out) -> None:
         f"vocabulary ({facts['vocabulary_size']}): {facts['vocabulary']!r}",
         f"sequence length:  {facts['sequence_length']} (normalization {facts['normalization']})",
         f"test accuracy:    {accuracy:.4f}" if isinstance(accuracy, (int, float)) else "test accuracy:    -",
+        f"verified:         {VERIFIED_TEXT[facts.get('verified')]}",
         f"providers:        {', '.join(facts['providers_available'])}",
         f"active provider:  {facts['provider_active']}",
         f"threads:          {facts['threads']}",

@@ -42,6 +42,12 @@ class ModelCard:
     tool_versions: dict  # versions of torch, onnx, ... at export (may be empty)
     decision: DecisionRules = DecisionRules()  # how probabilities become an answer (temperature, background label)
 
+    @property
+    def verified(self) -> bool | None:
+        """Whether export checked ONNX Runtime against torch: False after ``export --no-verify``, None if unrecorded."""
+        value = self.metrics.get("verified")
+        return value if isinstance(value, bool) else None
+
     def to_json(self) -> dict:
         return {
             "format": FORMAT,
