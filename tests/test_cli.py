@@ -102,8 +102,11 @@ def test_a_group_without_a_command_prints_its_whole_help(args, usage):
     lines = proc.stderr.splitlines()
     assert lines[0] == usage + (" COMMAND [ARGS]..." if args else " [ARGS]...")
     assert "Commands:" in lines and "error" not in proc.stderr
+    from nameort.cli import main
+
     commands = [line.split()[0] for line in lines[lines.index("Commands:") + 1 :]]
-    assert commands == (["build"] if args else ["batch", "classify", "evaluate", "export", "info", "train", "web"])
+    assert commands == (["build"] if args else sorted(main.commands))
+    assert args or {"batch", "classify", "info", "train", "export"} <= set(commands)
 
 
 @pytest.mark.parametrize("names", [("-", "Schmidt"), ("Schmidt", "-"), ("-", "-")])
