@@ -137,6 +137,151 @@ def _ruleset(ident, encoding, names, *, every_code_point=False, assigned=()):
     return out
 
 
+# ---------------------------------------------------------------------------
+# Decision vectors: the runtime's Classifier on a stand-in session, for web/test/decision.test.mjs
+
+# Names that test the foreign-letter rule: letters no German or Italian name uses, in either case,
+# letters whose lower-case form is known (not foreign), titlecase, dotted and dotless i, CJK, and
+# non-letters (punctuation, digits, marks, emoji) that never count.
+FOREIGN_NAMES = [
+    "García", "GARCÍA", "Łukasz", "ŁUKASZ", "Yılmaz", "YILMAZ", "Nguyễn", "Nguyễn", "Dvořák", "Müller",
+    "MÜLLER", "Straße", "STRAẞE", "O’Connor", "İnönü", "İsmail", "ǅuro", "Σωκράτης", "王Wang", "Wang王",
+    "Weberń", "Jørgensen", "Ångström", "Ångström", "Ærø", "Þór", "Smith1", "Rossi😀", "Róssi",
+    "Ñúñez", "Çelik", "Şahin", "Kovač", "Tribbiani", "Schmidt", "Rossi", "Weber", "ǲ", "ﬁsher",
+]
+
+EIGHTEEN = [
+    "Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
+    "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese",
+]
+
+# (id, labels, decision entry or None, options for predict_many). Every open-set model is asked
+# at its own operating point, at both ends, and exactly at a probability it produces (1/3 below).
+DECISION_MODELS = [
+    ("two-labels", ["German", "Italian"], None, [{}, {"threshold": 0.7}, {"top_k": 2}]),
+    ("italian-as-other", ["German", "Italian"],
+     {"temperature": 1.5, "other_label": "Italian", "other_threshold": 0.9, "foreign_letters": True},
+     [{}, {"other_threshold": 0.0}, {"other_threshold": 1.0}, {"threshold": 0.8, "top_k": 1}]),
+    ("open-set", ["German", "Italian", "other"],
+     {"other_label": "other", "other_threshold": 0.4, "foreign_letters": True},
+     [{}, {"top_k": 3}, {"other_threshold": 1 / 3, "threshold": 0.5, "top_k": 2}, {"other_threshold": 1.0}]),
+    ("open-set-no-letters", ["other", "German", "Italian"],
+     {"temperature": 0.7, "other_label": "other", "other_threshold": 0.55, "foreign_letters": False},
+     [{}, {"threshold": 0.9}, {"other_threshold": 1 / 3}]),
+    ("eighteen", EIGHTEEN, {"temperature": 1.3}, [{}, {"top_k": 5}, {"top_k": 18, "threshold": 0.3}]),
+]
+
+# Sidecar decision entries both readers refuse, with the runtime's message.
+BAD_DECISIONS = [
+    {"other_label": "Spanish"},
+    {"temperature": 0},
+    {"temperature": -1.5},
+    {"other_label": "Italian", "other_threshold": 1.5},
+    {"other_label": "Italian", "other_threshold": -0.1},
+    {"foreign_letters": True},
+    [1, 2],
+]
+
+
+class TableSession:
+    """Stands in for an ONNX Runtime session: each one-hot row's logits are looked up by the text it spells."""
+
+    def __init__(self, characters, table):
+        self.characters, self.table = characters, table
+
+    def get_inputs(self):
+        return [type("Input", (), {"name": "x"})()]
+
+    def run(self, _outputs, feeds):
+        rows = []
+        for one_hot in feeds["x"]:
+            text = "".join(self.characters[i] for i in one_hot.argmax(axis=1)[one_hot.max(axis=1) > 0])
+            rows.append(self.table[text])
+        return [np.array(rows, np.float32)]
+
+
+def _logits_table(texts, n_labels, rng):
+    """Logits per text on different scales (sure and unsure answers), float32 values; some rows all equal."""
+    table = {}
+    for i, text in enumerate(texts):
+        if i % 17 == 0:
+            row = np.zeros(n_labels)  # every label equally likely: exactly 1/n each, in both languages
+        else:
+            row = rng.normal(size=n_labels) * rng.choice([0.3, 2.0, 6.0])
+        table[text] = np.asarray(row, np.float32).tolist()
+    return table
+
+
+def build_decision_vectors(encoding: dict) -> dict:
+    from nameort.classifier import Classifier as RuntimeClassifier
+    from nameort.decision import DecisionRules
+    from nameort.errors import ModelError
+    from nameort.sidecar import ModelCard
+
+    rules = EncodingRules.from_json(encoding)
+    encoder = Encoder(rules)
+    names = CASES + FOREIGN_NAMES + _fuzz_names(11, 600)
+    texts = sorted({p.text for p in map(encoder.prepare, names) if p.usable})
+    rng = np.random.default_rng(12)
+    models = []
+    for ident, labels, decision, calls in DECISION_MODELS:
+        table = _logits_table(texts, len(labels), rng)
+        card = ModelCard(
+            model_path=Path("model.onnx"), sidecar_path=Path("model.onnx.json"), model_sha256="0" * 64,
+            labels=tuple(labels), rules=rules, metrics={}, training={}, tool_versions={},
+            decision=DecisionRules.from_json(decision, labels),
+        )
+        clf = RuntimeClassifier(card, TableSession(rules.characters, table), "CPUExecutionProvider", 1, b"")
+        sidecar = {
+            "format": "nameort-model", "format_version": 1, "model_sha256": "0" * 64,
+            "labels": labels, "encoding": encoding, **({"decision": decision} if decision is not None else {}),
+        }
+        results = []
+        for options in calls:
+            results.append({
+                "options": options,
+                "predictions": [p.to_dict() for p in clf.predict_many(names, **options)],
+            })
+        models.append({"id": ident, "sidecar": sidecar, "logits": table, "calls": results})
+    return {"names": names, "models": models, "bad": _bad_decision_messages(encoding)}
+
+
+def _bad_decision_messages(encoding) -> list:
+    """read_card's message for each of BAD_DECISIONS (a sidecar on disk, checksum not checked)."""
+    import tempfile
+
+    from nameort.errors import ModelError
+    from nameort.sidecar import read_card
+
+    bad = []
+    with tempfile.TemporaryDirectory() as folder:
+        model = Path(folder) / MODEL_FILENAME
+        for entry in BAD_DECISIONS:
+            sidecar_path_for(model).write_text(json.dumps({
+                "format": "nameort-model", "format_version": 1, "model_sha256": "0" * 64,
+                "labels": ["German", "Italian"], "encoding": encoding, "decision": entry,
+            }), encoding="utf-8")
+            with pytest.raises(ModelError) as caught:
+                read_card(model, verify_checksum=False)
+            bad.append({"decision": entry, "message": str(caught.value).split(" has a bad decision entry: ")[1]})
+    return bad
+
+
+def _letter_vectors(assigned, vocabulary) -> dict:
+    """Python's view of letters: str.isalpha, str.lower and foreign_letters over every assigned code point."""
+    from nameort.decision import foreign_letters
+
+    alpha = [cp for cp in assigned if chr(cp).isalpha()]
+    return {
+        "assigned_ranges": _ranges(assigned),
+        "alpha_ranges": _ranges(alpha),
+        "lower": [[cp, chr(cp).lower()] for cp in assigned if chr(cp).lower() != chr(cp)],
+        "vocabulary": vocabulary,
+        # Letters that are not foreign (every other letter is): the vocabulary's letters and their upper cases.
+        "known_letters": [cp for cp in alpha if not foreign_letters(chr(cp), set(vocabulary))],
+    }
+
+
 def _fuzz_names(seed: int, count: int):
     rng = random.Random(seed)
     return ["".join(rng.choice(POOL) for _ in range(rng.randint(0, 24))) for _ in range(count)]
@@ -197,6 +342,8 @@ def build_vectors(model=None) -> dict:
             {"logits": row, "probabilities": _softmax(np.array([row], np.float32))[0].tolist()} for row in logits
         ],
         "rulesets": rulesets,
+        "letters": _letter_vectors(assigned, vocab),
+        "decision": build_decision_vectors(bundled),
     }
 
 
