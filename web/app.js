@@ -1,11 +1,13 @@
 // The page: load a model folder, classify what is typed or pasted, and answer
 // ?names=a,b,c for automation (JSON in #results, then <body data-done="1">).
+// ?threshold=, ?other_threshold= and ?top_k= set the options the runtime's
+// classify takes (--threshold, --other-threshold, --top-k); so do the Options controls.
 //
 // `nameort web build` puts onnxruntime-web's WASM build under vendor/ and the
 // model under model/; nothing is fetched from anywhere else.
 
 import * as ort from "./vendor/ort.wasm.bundle.min.js";
-import { Classifier } from "./classifier.js";
+import { Classifier, foreignLetters, otherMeaning, UNKNOWN_LABEL } from "./classifier.js";
 
 // One thread: needs no SharedArrayBuffer, so no cross-origin isolation headers.
 ort.env.wasm.numThreads = 1;
@@ -61,13 +63,68 @@ async function loadFromFiles(files) {
   return Classifier.create(ort, await modelFile.arrayBuffer(), sidecar, `sidecar ${sidecarFile.name}`);
 }
 
+/** How the model answers its background label, in words (empty for a closed-set model). */
+function decisionText(clf) {
+  const d = clf.card.decision;
+  const parts = [];
+  if (d.otherLabel !== null) {
+    let rule = `answers ${d.otherLabel} (${otherMeaning(clf.labels, d.otherLabel)}) from P(${d.otherLabel}) ≥ ${percent(d.otherThreshold)}`;
+    if (d.foreignLetters) rule += " or when the name holds a letter none of its names use";
+    parts.push(rule);
+  }
+  if (d.temperature !== 1) parts.push(`temperature ${d.temperature}`);
+  return parts.length ? ` · ${parts.join(" · ")}` : "";
+}
+
 function describe(clf, source) {
   const rules = clf.card.rules;
   $("model-info").textContent =
-    `Model from ${source}: ${clf.labels.join(", ")} · ${rules.characters.length} characters, ` +
-    `up to ${rules.sequenceLength} per name · sha256 ${clf.card.sha256.slice(0, 12)}… ${clf.checksum}`;
+    `Model from ${source}: ${clf.labels.length} labels (${clf.labels.join(", ")})${decisionText(clf)} · ` +
+    `${rules.characters.length} characters, up to ${rules.sequenceLength} per name · ` +
+    `sha256 ${clf.card.sha256.slice(0, 12)}… ${clf.checksum}`;
   $("footer").textContent = `onnxruntime-web ${ort.env.versions?.web ?? ""} (WASM, 1 thread) · nameort page`;
+  const other = clf.card.decision.otherLabel;
+  $("other-option").hidden = other === null;
+  if (other !== null) {
+    $("other-name").textContent = other;
+    $("other-threshold").placeholder = String(clf.card.decision.otherThreshold);
+  }
+  $("top-k").max = String(clf.labels.length);
   for (const id of ["name", "list", "run-list"]) $(id).disabled = false;
+}
+
+/** A number field: null when empty; an Error naming the option when it is not a number. */
+function numberField(id, name) {
+  const text = $(id).value.trim();
+  if (text === "") return null;
+  const value = Number(text);
+  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, not ${JSON.stringify(text)}`);
+  return value;
+}
+
+/** The options for predictMany, from the Options controls (which ?threshold= etc. fill in). */
+function options() {
+  return {
+    threshold: numberField("threshold", "threshold"),
+    otherThreshold: classifier.card.decision.otherLabel === null ? null : numberField("other-threshold", "other_threshold"),
+    topK: numberField("top-k", "top_k"),
+  };
+}
+
+/** Why a name was answered with the background label, or under the threshold; "" otherwise. */
+function reason(result, opts) {
+  const d = classifier.card.decision;
+  if (result.label === UNKNOWN_LABEL && opts.threshold !== null) {
+    return `below the ${percent(opts.threshold)} confidence threshold`;
+  }
+  if (d.otherLabel === null || result.label !== d.otherLabel) return "";
+  const meaning = otherMeaning(classifier.labels, d.otherLabel);
+  const letters = d.foreignLetters ? foreignLetters(result.unknown_chars, classifier.encoder.index) : "";
+  const threshold = opts.otherThreshold ?? d.otherThreshold;
+  if (result.probabilities[d.otherLabel] < threshold && letters) {
+    return `${meaning}: ${[...letters].join(" ")} is a letter none of its names use`;
+  }
+  return meaning;
 }
 
 function statusChip(status) {
@@ -83,7 +140,15 @@ function percent(p) {
   return p === null ? "–" : `${(100 * p).toFixed(1)} %`;
 }
 
-function renderSingle(result) {
+// Probabilities listed under a typed name: all of them for a few labels, the best ones for many.
+const SHOWN_LABELS = 5;
+
+/** The labels by probability, best first (ties in model order, as top_k ranks them). */
+function ranked(result) {
+  return Object.entries(result.probabilities).sort((a, b) => b[1] - a[1]);
+}
+
+function renderSingle(result, opts) {
   const box = $("single");
   box.replaceChildren();
   if (!result) return;
@@ -92,6 +157,13 @@ function renderSingle(result) {
     label.className = "label";
     label.textContent = result.label;
     box.append(label, document.createTextNode(percent(result.confidence) + " "));
+    const why = reason(result, opts);
+    if (why) {
+      const note = document.createElement("span");
+      note.className = "meaning";
+      note.textContent = why;
+      box.append(note, document.createTextNode(" "));
+    }
   }
   box.append(statusChip(result.status));
   if (result.unknown_chars) box.append(document.createTextNode(` unknown: ${[...result.unknown_chars].join(" ")}`));
@@ -101,30 +173,61 @@ function renderSingle(result) {
     const fill = document.createElement("span");
     fill.style.width = `${(100 * result.confidence).toFixed(1)}%`;
     bar.append(fill);
-    const probs = document.createElement("div");
+    const list = ranked(result);
+    const shown = list.slice(0, opts.topK ?? (list.length <= SHOWN_LABELS + 1 ? list.length : SHOWN_LABELS));
+    const probs = document.createElement("ol");
     probs.className = "probs";
-    probs.textContent = Object.entries(result.probabilities)
-      .sort((a, b) => b[1] - a[1])
-      .map(([label, p]) => `${label} ${percent(p)}`)
-      .join(" · ");
+    for (const [label, p] of shown) {
+      const item = document.createElement("li");
+      item.textContent = `${label} ${percent(p)}`;
+      probs.append(item);
+    }
+    if (shown.length < list.length) {
+      const rest = document.createElement("li");
+      rest.className = "rest";
+      rest.textContent = `${list.length - shown.length} more below ${percent(shown[shown.length - 1][1])}`;
+      probs.append(rest);
+    }
     box.append(bar, probs);
   }
 }
 
-function renderTable(results) {
+function renderTable(results, opts) {
+  // Models with more than two labels get the runners-up: the next two labels by probability.
+  const runnersUp = classifier.labels.length > 2;
+  $("runners-up").hidden = !runnersUp;
   const body = $("table").tBodies[0];
   body.replaceChildren(
     ...results.map((r) => {
       const row = document.createElement("tr");
-      const cells = [r.name, r.label ?? "–", percent(r.confidence)].map((text, i) => {
-        const td = document.createElement("td");
-        td.textContent = text;
-        if (i === 2) td.className = "num";
-        return td;
-      });
+      const label = document.createElement("td");
+      label.textContent = r.label ?? "–";
+      const why = r.label === null ? "" : reason(r, opts);
+      if (why) {
+        const note = document.createElement("span");
+        note.className = "meaning";
+        note.textContent = ` ${why}`;
+        label.append(note);
+      }
+      const name = document.createElement("td");
+      name.textContent = r.name;
+      const confidence = document.createElement("td");
+      confidence.textContent = percent(r.confidence);
+      confidence.className = "num";
+      row.append(name, label, confidence);
+      if (runnersUp) {
+        const next = document.createElement("td");
+        next.className = "probs";
+        next.textContent = r.label === null ? "" : ranked(r)
+          .filter(([l]) => l !== r.label)
+          .slice(0, 2)
+          .map(([l, p]) => `${l} ${percent(p)}`)
+          .join(" · ");
+        row.append(next);
+      }
       const status = document.createElement("td");
       status.append(statusChip(r.status));
-      row.append(...cells, status);
+      row.append(status);
       return row;
     }),
   );
@@ -139,8 +242,9 @@ function publish(results, started) {
 
 async function classifyList(names) {
   const started = performance.now();
-  const results = await classifier.predictMany(names);
-  renderTable(results);
+  const opts = options();
+  const results = await classifier.predictMany(names, opts);
+  renderTable(results, opts);
   publish(results, started);
   return results;
 }
@@ -150,10 +254,19 @@ async function onTyped() {
   const ticket = ++typing;
   if (name === "") return renderSingle(null);
   const started = performance.now();
-  const [result] = await classifier.predictMany([name]);
+  const opts = options();
+  const [result] = await classifier.predictMany([name], opts);
   if (ticket !== typing) return; // a newer keystroke already answered
-  renderSingle(result);
+  renderSingle(result, opts);
   publish([result], started);
+}
+
+/** Options changed: answer the typed name and the list (if it was run) again. */
+async function onOptions() {
+  $("error").hidden = true;
+  if (!classifier) return;
+  await onTyped();
+  if (!$("table").hidden) await classifyList(listNames());
 }
 
 function listNames() {
@@ -176,11 +289,24 @@ async function useModel(load, source) {
   describe(classifier, source);
 }
 
+/** "german-italian (model/)" when `nameort web build` recorded a bundled model's name; else the folder. */
+async function builtModelName(folder) {
+  try {
+    const name = (await fetchJSON("build.json")).model_name;
+    return typeof name === "string" ? `${name} (${folder})` : folder;
+  } catch {
+    return folder; // not a built site (e.g. web/ served as is): nothing to say
+  }
+}
+
 async function main() {
   const folder = params.get("model") || "model/";
   const names = params.has("names") ? params.get("names").split(",") : null;
+  for (const [param, id] of [["threshold", "threshold"], ["other_threshold", "other-threshold"], ["top_k", "top-k"]]) {
+    if (params.has(param)) $(id).value = params.get(param);
+  }
   try {
-    await useModel(() => loadFromFolder(folder), folder);
+    await useModel(() => loadFromFolder(folder), params.has("model") ? folder : await builtModelName(folder));
     if (names) {
       $("list").value = names.join("\n");
       $("list").rows = Math.min(12, Math.max(6, names.length));
@@ -198,6 +324,9 @@ async function main() {
 }
 
 $("name").addEventListener("input", () => onTyped().catch((err) => showError(err.message)));
+for (const id of ["threshold", "other-threshold", "top-k"]) {
+  $(id).addEventListener("change", () => onOptions().catch((err) => showError(err.message)));
+}
 $("run-list").addEventListener("click", () => classifyList(listNames()).catch((err) => showError(err.message)));
 $("model-files").addEventListener("change", (event) => {
   const files = event.target.files;

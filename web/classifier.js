@@ -168,6 +168,20 @@ export function decide(row, rules, labels, otherThreshold = null, foreign = fals
   return [best, row[best]];
 }
 
+/**
+ * What the background label means, in words from the model's other labels:
+ * "not German or Italian", "not German, Italian or Spanish"; past four labels
+ * "none of the 17 other labels".
+ */
+export function otherMeaning(labels, otherLabel) {
+  const real = labels.filter((label) => label !== otherLabel);
+  if (real.length <= 4) {
+    const last = real[real.length - 1];
+    return real.length === 1 ? `not ${last}` : `not ${real.slice(0, -1).join(", ")} or ${last}`;
+  }
+  return `none of the ${real.length} other labels`;
+}
+
 /** classifier._check_options + decision.check_other_threshold, with the runtime's messages. */
 export function checkOptions(card, { topK = null, threshold = null, otherThreshold = null } = {}) {
   const n = card.labels.length;

@@ -11,7 +11,13 @@ The site written::
     OUT_DIR/index.html app.js classifier.js encoder.js style.css
     OUT_DIR/vendor/ort.wasm.bundle.min.js ort-wasm-simd-threaded.wasm   (from onnxruntime-web/dist)
     OUT_DIR/model/model.onnx model.onnx.json
-    OUT_DIR/build.json        what was built from what, with every file's size
+    OUT_DIR/build.json        what was built from what (the bundled model's name, if
+                              it is one), with every file's size
+
+``--model`` takes what every command takes: a bundled model's name
+(``german-italian``, ``languages``), a folder, or a .onnx file. The page reads
+the sidecar's decision rules itself, so an open-set model answers its
+background label in the browser as it does in Python.
 
 Any static host serves it over http(s) (``file://`` will not do: browsers load
 no modules from it); it fetches nothing from anywhere else.
@@ -26,6 +32,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bundled import bundled_name
 from .errors import NameortError
 from .sidecar import MODEL_FILENAME, sidecar_path_for
 
@@ -58,6 +65,7 @@ class BuildResult:
     model_sha256: str
     labels: tuple
     onnxruntime_web: str
+    model_name: str | None = None  # the bundled model's name; None for a folder or file
 
     @property
     def total_bytes(self) -> int:
@@ -155,8 +163,10 @@ def build_site(out_dir: str | Path, model=None, web_dir: str | Path | None = Non
             "format": MANIFEST_FORMAT,
             "nameort": __version__,
             "onnxruntime_web": ort_version,
+            "model_name": bundled_name(model_path),
             "model_sha256": card.model_sha256,
             "labels": list(card.labels),
+            **({"other_label": card.decision.other_label} if card.decision.other_label else {}),
             "files": dict(sorted(files.items())),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -169,7 +179,9 @@ def build_site(out_dir: str | Path, model=None, web_dir: str | Path | None = Non
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return BuildResult(out, dict(sorted(files.items())), card.model_sha256, card.labels, ort_version)
+    return BuildResult(
+        out, dict(sorted(files.items())), card.model_sha256, card.labels, ort_version, bundled_name(model_path)
+    )
 
 
 def _check_out_dir(out: Path) -> None:
