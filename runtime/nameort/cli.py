@@ -16,6 +16,7 @@ import click
 
 from . import csvio, output
 from .cli_batch import batch
+from .cli_models import models
 from .cli_options import model_options, other_threshold_option
 from .cli_pipeline import evaluate, export, train
 from .cli_serve import serve
@@ -143,10 +144,12 @@ def read_stdin_names(encoding: str = "utf-8") -> list:
 def info(as_json, model, device, threads):
     """Show the model (labels, vocabulary, metrics, checksum) and the execution providers."""
     from . import sessions
+    from .bundled import bundled_name
 
     classifier = load_classifier(model, device, threads)
     card = classifier.card
     facts = {
+        "name": bundled_name(card.model_path),  # the bundled model's name; None for a folder or file
         "model": str(card.model_path),
         "sha256": card.model_sha256,
         "labels": list(card.labels),
@@ -169,5 +172,5 @@ def info(as_json, model, device, threads):
 
 # Commands that live in their own modules. Importing them is cheap: torch, onnx
 # and Dask load only when their command runs.
-for _command in (batch, train, export, evaluate, web, serve):
+for _command in (batch, train, export, evaluate, web, serve, models):
     main.add_command(_command)

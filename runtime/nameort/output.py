@@ -86,6 +86,7 @@ def write_info(facts: dict, out) -> None:
     metrics = facts["metrics"] or {}
     accuracy = metrics.get("test_accuracy")
     lines = [
+        *([f"name:             {facts['name']} (bundled)"] if facts.get("name") else []),
         f"model:            {facts['model']}",
         f"sha256:           {facts['sha256']}",
         f"preset:           {facts['preset'] or '-'}",
