@@ -66,11 +66,13 @@ def test_top_k_is_sorted_best_first(clf):
 
 def test_threshold_abstains_with_label_unknown(clf):
     confident = clf.predict("Tribbiani")
-    abstained = clf.predict("Tribbiani", threshold=1.0)
-    if confident.confidence < 1.0:
-        assert abstained.label == "unknown" and abstained.status == "low_confidence"
-        assert abstained.confidence == confident.confidence
-    assert clf.predict("Tribbiani", threshold=0.5).label == "Italian"
+    assert 0.5 < confident.confidence < 1.0 and confident.label == "Italian"
+    for threshold in (1.0, confident.confidence + 1e-9):  # anything above the confidence abstains
+        abstained = clf.predict("Tribbiani", threshold=threshold)
+        assert (abstained.label, abstained.status) == ("unknown", "low_confidence")
+        assert abstained.confidence == confident.confidence and abstained.probabilities == confident.probabilities
+    at_confidence = clf.predict("Tribbiani", threshold=confident.confidence)  # not below it: answered
+    assert (at_confidence.label, at_confidence.status) == ("Italian", "ok")
 
 
 @pytest.mark.parametrize("kwargs", [{"top_k": 0}, {"top_k": 3}, {"threshold": 1.5}, {"threshold": -0.1}])

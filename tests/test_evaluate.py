@@ -49,7 +49,7 @@ def test_three_labels_train_export_evaluate(tmp_path, data_dir):
     assert metrics["labels"] == ["German", "Italian", "French"]
     assert len(metrics["confusion_matrix"]) == 3 and metrics["count"] == sum(map(sum, metrics["confusion_matrix"]))
     assert metrics["accuracy"] == json.loads((run / "metrics.json").read_text())["test_accuracy"]
-    assert metrics["accuracy"] >= 0.8
+    assert metrics["accuracy"] >= 0.86  # measured 0.868 (145 of 167) for this run
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ def short(seed=0, **changes):
 
 def test_default_run_is_accurate(trained_run):
     metrics = json.loads((trained_run / "metrics.json").read_text())
-    assert metrics["test_accuracy"] >= 0.85
+    # Measured 0.965 (138 of 143: confusion [[70, 2], [3, 68]]); one more miss fails the test.
+    assert metrics["test_accuracy"] >= 0.96
     assert metrics["labels"] == ["German", "Italian"] and metrics["count"] == 143
     assert sum(map(sum, metrics["confusion_matrix"])) == 143
     assert set(metrics["per_class"]["German"]) >= {"precision", "recall", "support"}
@@ -102,7 +103,9 @@ def test_progress_callback_gets_every_epoch(data_dir):
 def test_seed_preset_trains(data_dir):
     ck = train(data_dir, preset_config("seed", epochs=1))
     assert ck.model_config.head == "flatten" and ck.model_config.hidden_size == 256
-    assert 0.0 <= ck.metrics["test_accuracy"] <= 1.0
+    # One epoch already learns: measured 0.874 test / 0.873 validation (chance is 0.50). The seed preset's
+    # figures shift a little across CPUs (unlike the small preset's), so the floor leaves ~10 names of room.
+    assert ck.metrics["test_accuracy"] >= 0.80 and ck.history[0]["val_accuracy"] >= 0.80
 
 
 def test_devices(monkeypatch):
