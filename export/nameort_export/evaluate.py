@@ -13,9 +13,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import dataclasses
+
+import numpy as np
+
 from nameort.classifier import Classifier
 from nameort.errors import ModelError
-from nameort_train.data import DataError, load_dataset, split_indices
+from nameort_train.background import build_dataset
+from nameort_train.data import DataError, split_indices
+from nameort_train.figures import score
 from nameort_train.metrics import classification_metrics
 
 log = logging.getLogger(__name__)
@@ -31,8 +37,15 @@ def evaluate_model(
     allow_changed_data: bool = False,
     device: str = "auto",
     threads: int | None = None,
+    plot_dir: str | Path | None = None,
 ) -> dict:
-    """Metrics (as in ``metrics.json``) of ``model`` on ``split``, plus what was compared."""
+    """Metrics (as in ``metrics.json``) of ``model`` on ``split``, plus what was compared.
+
+    ``figures`` holds ``nameort_train.figures.score``'s figures of the same
+    answers (balanced accuracy, ECE, and for a model with a background label
+    the open-set figures); ``plot_dir`` also writes the reliability diagram
+    and the confusion matrix there as PNGs.
+    """
     classifier = Classifier.load(model, device=device, threads=threads)
     card = classifier.card
     record = card.training.get("data") or {}
@@ -46,9 +59,16 @@ def evaluate_model(
     if labels != tuple(card.labels):
         raise ModelError(f"{card.sidecar_path}: recorded data labels {list(labels)} differ from the model's")
 
-    dataset = load_dataset(data_dir, labels, record["shared"])
+    # An open-set model's "other" rows are re-drawn from the recorded background files, ratio and seed.
+    other = tuple(record.get("other") or ())
+    dataset = build_dataset(
+        data_dir, labels[:-1] if other else labels, record["shared"], other,
+        float(record.get("other_ratio", 1.0)), int(record["seed"]),
+    )
+    if dataset.labels != labels:
+        raise ModelError(f"{card.sidecar_path}: the recorded data gives labels {list(dataset.labels)}, not {list(labels)}")
     changed = sorted(
-        label for label in labels if dataset.files_sha256[label] != record["files_sha256"].get(label)
+        label for label in dataset.files_sha256 if dataset.files_sha256[label] != record["files_sha256"].get(label)
     )
     if changed:
         files = ", ".join(f"{label}.txt" for label in changed)
@@ -64,12 +84,30 @@ def evaluate_model(
     targets = [dataset.targets[i] for i in rows]
     with classifier:  # closes its thread pool, if predicting opened one
         predictions = classifier.predict_many(names)
+        prepared = [classifier.encoder.prepare(n) for n in names]
+        probabilities = classifier.probabilities([p.text for p in prepared if p.usable])
     index = {label: i for i, label in enumerate(labels)}
     scored = [(t, index[p.label]) for t, p in zip(targets, predictions) if p.label in index]
     if len(scored) != len(names):
         # Only possible with changed data: a name the encoder cannot use gets no label.
         log.warning("%d of %d names could not be scored", len(names) - len(scored), len(names))
     metrics = classification_metrics([t for t, _ in scored], [p for _, p in scored], labels)
+    usable = [p.usable for p in prepared]
+    rules = card.decision
+    foreign = classifier.foreign([p for p in prepared if p.usable])
+    # probabilities are already temperature-scaled: their logs, at temperature 1, give them back.
+    figures = score(
+        np.asarray(targets)[usable], np.log(np.clip(probabilities, 1e-300, None)), labels,
+        dataclasses.replace(rules, temperature=1.0), foreign=foreign,
+    )
+    if plot_dir is not None:
+        from nameort_train.plots import write_plots
+
+        title = f"{Path(str(card.model_path)).parent.name}: {split} split"
+        figures["plots"] = [
+            str(p) for p in write_plots(plot_dir, probabilities, np.asarray(targets)[usable],
+                                        figures["confusion_matrix"], labels, title)
+        ]
     metrics.update(
         split=split,
         unscored=len(names) - len(scored),
@@ -77,5 +115,7 @@ def evaluate_model(
         provider=classifier.provider,
         recorded_accuracy=card.metrics.get("test_accuracy") if split == "test" else None,
         data_changed=changed,
+        decision=rules.to_json() or None,
+        figures={k: v for k, v in figures.items() if k not in ("confusion_matrix", "labels")},
     )
     return metrics

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from nameort.decision import DecisionRules
 from nameort.sidecar import MODEL_FILENAME, ModelCard, file_sha256, sidecar_path_for, write_card
 from nameort_train.checkpoint import Checkpoint, load_checkpoint
 
@@ -51,6 +52,8 @@ def export_run(run_dir: Path, out_dir: Path, verify: bool = True) -> ModelCard:
         model_sha256=file_sha256(model_path),
         labels=tuple(checkpoint.labels),
         rules=rules,
+        # Temperature and operating point as training fitted them on validation (train.fit_decision).
+        decision=DecisionRules.from_json(checkpoint.metrics.get("decision"), checkpoint.labels),
         metrics=dict(checkpoint.metrics) | {"onnx_parity": parity, "verified": parity is not None},
         training=training_record(checkpoint),
         tool_versions=tool_versions(),

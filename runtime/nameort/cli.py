@@ -18,7 +18,7 @@ from . import csvio, output
 from .cli_batch import batch
 from .cli_models import models
 from .cli_options import model_options, other_threshold_option
-from .cli_pipeline import evaluate, export, train
+from .cli_pipeline import crossval, evaluate, export, train
 from .cli_serve import serve
 from .cli_web import web
 from .errors import NameortError
@@ -172,5 +172,5 @@ def info(as_json, model, device, threads):
 
 # Commands that live in their own modules. Importing them is cheap: torch, onnx
 # and Dask load only when their command runs.
-for _command in (batch, train, export, evaluate, web, serve, models):
+for _command in (batch, train, export, evaluate, crossval, web, serve, models):
     main.add_command(_command)

@@ -33,6 +33,11 @@ class TrainConfig:
     shared: str = "drop"  # spellings under several labels: "drop" them (notebook) or "keep" under each
     split: tuple = DEFAULT_SPLIT  # train / validation / test fractions
     seed: int = 0  # drives the split, the initial weights, dropout and batch order
+    # Open set (background.py): files whose names form a label "other" after the real ones; () = closed set
+    other: tuple = ()
+    other_ratio: float = 1.0  # "other" gets this many times the mean real-label count
+    foreign_letters: bool = True  # with other: a name holding a letter no real-label name uses is answered other
+    other_threshold: float | None = None  # with other: fixed operating point; None = chosen on validation
     # Model
     hidden_size: int = 64  # RNN state width
     num_layers: int = 1  # stacked nn.RNN layers
@@ -44,6 +49,7 @@ class TrainConfig:
     batch_size: int = 32  # names per step; the last, smaller batch is kept
     lr: float = 3e-3  # Adam learning rate (the notebook's 5e-6 barely moves the weights)
     weight_decay: float = 0.0  # AdamW decoupled weight decay
+    label_smoothing: float = 0.0  # cross-entropy label smoothing (0: none)
     grad_clip: float = 1.0  # max gradient norm; tanh RNNs occasionally spike
     patience: int = 12  # stop after this many epochs without a better validation score
     device: str = "auto"  # "auto" (CUDA when torch sees it), "cpu" or "cuda"
@@ -73,13 +79,21 @@ class TrainConfig:
             problems.append("dropout must be in [0, 1)")
         if not self.lr > 0:
             problems.append("lr must be positive")
+        if self.other_threshold is not None and not 0.0 <= self.other_threshold <= 1.0:
+            problems.append("other_threshold must be in [0, 1]")
+        if not self.other_ratio > 0:
+            problems.append("other_ratio must be positive")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            problems.append("label_smoothing must be in [0, 1)")
         if self.weight_decay < 0 or self.grad_clip < 0:
             problems.append("weight_decay and grad_clip must not be negative")
         if problems:
             raise ConfigError("bad training config: " + "; ".join(problems))
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self) | {"labels": list(self.labels), "split": list(self.split)}
+        return dataclasses.asdict(self) | {
+            "labels": list(self.labels), "split": list(self.split), "other": list(self.other)
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "TrainConfig":
@@ -87,6 +101,7 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in known}
         values["labels"] = tuple(values.get("labels", DEFAULT_LABELS))
         values["split"] = tuple(values.get("split", DEFAULT_SPLIT))
+        values["other"] = tuple(values.get("other", ()))
         return cls(**values)
 
 

@@ -49,6 +49,9 @@ class NamesDataset:
     sequence_length: int  # the longest name
     removed: tuple  # spellings under several labels (dropped unless shared="keep")
     files_sha256: dict  # label -> sha256 of its file, for the record
+    # Open-set training (background.py) fills these: each row's source file, and what the background holds.
+    origins: tuple = ()  # per name: the file it came from; () when every row is its own label's
+    background: dict | None = None  # languages, ratio, per-language counts, dropped names; None: closed set
 
     def counts(self) -> dict:
         c = Counter(self.targets)

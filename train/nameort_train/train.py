@@ -23,12 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nameort.decision import decide, softmax
 from nameort.encoding import Encoder
 from nameort.errors import DeviceError
 
+from .background import OTHER_LABEL, build_dataset
 from .checkpoint import Checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .data import load_dataset, split_indices
+from .data import split_indices
+from .figures import calibrate, foreign_mask, score
 from .metrics import classification_metrics
 from .model import ModelConfig, build_model
 
@@ -100,39 +103,23 @@ def torch_threads(count: int):
 
 def _train(data_dir, config, run_dir, on_epoch) -> Checkpoint:
     device = resolve_device(config.device)
-    dataset = load_dataset(data_dir, config.labels, config.shared)
+    dataset = build_dataset(data_dir, config.labels, config.shared, config.other, config.other_ratio, config.seed)
     splits = split_indices(dataset, config.seed, config.split)
     for name in ("train", "validation", "test"):
         if not splits[name]:
             raise ConfigError(f"the {name} split is empty with fractions {list(config.split)}")
     rules = dataset.rules()
-    parts = _encode(dataset, rules, splits, device)
-
-    torch.manual_seed(config.seed)
-    model_config = ModelConfig(
-        vocab_size=len(rules.characters),
-        sequence_length=rules.sequence_length,
-        num_classes=len(dataset.labels),
-        hidden_size=config.hidden_size,
-        num_layers=config.num_layers,
-        dropout=config.dropout,
-        head=config.head,
-        head_hidden=config.head_hidden,
+    fitted = fit_rows(dataset, splits, config, device, on_epoch)
+    model_config, best_state, best_epoch, history = (
+        fitted.model_config, fitted.best_state, fitted.best_epoch, fitted.history
     )
-    model = build_model(model_config).to(device)
-    log.info(
-        "training %s on %d names (%s), %d parameters, device %s",
-        config.preset,
-        len(dataset.names),
-        ", ".join(f"{k} {len(v)}" for k, v in splits.items()),
-        sum(p.numel() for p in model.parameters()),
-        device,
-    )
-    best_state, best_epoch, history = _fit(model, parts, config, on_epoch)
-
-    model.load_state_dict(best_state)
-    _, _, test_pred = _score(model, *parts["test"])
-    test = classification_metrics(parts["test"][1].cpu().numpy(), test_pred, dataset.labels)
+    # The decision rules (temperature, operating point) are fitted on validation, then applied
+    # to test exactly as the runtime applies them (nameort.decision.decide).
+    decision, calibration = fit_decision(fitted, dataset, splits["validation"], config)
+    test_targets, test_logits, test_foreign = scored_rows(fitted, dataset, splits["test"], "test")
+    test_pred, _ = decide(softmax(test_logits, decision.temperature), decision, dataset.labels, foreign=test_foreign)
+    test = classification_metrics(test_targets, test_pred, dataset.labels)
+    figures = score(test_targets, test_logits, dataset.labels, decision, foreign=test_foreign)
     # Named for the split, as the sidecar carries them: "accuracy" alone would not say of what.
     metrics = {
         "test_accuracy": test.pop("accuracy"),
@@ -143,6 +130,10 @@ def _train(data_dir, config, run_dir, on_epoch) -> Checkpoint:
         # The median: the first epoch pays one-off warm-up costs, and the machine may be shared.
         "seconds_per_epoch": float(np.median([h["seconds"] for h in history])),
         "device": device.type,
+        # How logits become answers (the sidecar's "decision" entry), how it was fitted, and what it gives on test.
+        "decision": decision.to_json() or None,
+        "calibration": calibration,
+        "test_figures": {k: v for k, v in figures.items() if k not in ("confusion_matrix", "labels")},
     }
     log.info(
         "best epoch %d: validation %.4f, test %.4f", best_epoch, metrics["validation_accuracy"], metrics["test_accuracy"]
@@ -162,6 +153,9 @@ def _train(data_dir, config, run_dir, on_epoch) -> Checkpoint:
             "counts": dataset.counts(),
             "split_sizes": {name: len(rows) for name, rows in splits.items()},
             "removed": list(dataset.removed) if config.shared == "drop" else [],
+            "other": list(config.other),
+            "other_ratio": config.other_ratio,
+            "background": dataset.background,
         },
         metrics=metrics,
         history=history,
@@ -172,11 +166,95 @@ def _train(data_dir, config, run_dir, on_epoch) -> Checkpoint:
     return checkpoint
 
 
+@dataclass
+class Fitted:
+    """A trained network and what it was trained on."""
+
+    model: torch.nn.Module  # in eval mode, holding the best validation epoch's weights
+    model_config: ModelConfig
+    best_state: dict  # those weights
+    best_epoch: int  # 1-based
+    history: list  # per-epoch stats (EpochStats fields)
+    parts: dict  # split name -> (one-hot inputs, targets) on the training device
+
+
+def fit_rows(dataset, rows: dict, config: TrainConfig, device=None, on_epoch=None) -> Fitted:
+    """Train a fresh network on ``rows["train"]``, early-stopping on ``rows["validation"]``.
+
+    ``rows`` maps split names to row indices of ``dataset``; every split given
+    is encoded (the runtime's encoder) so callers can score it afterwards.
+    The network's initial weights come from ``config.seed``. Training and
+    cross-validation (crossval.py) both train through here.
+    """
+    device = device if device is not None else resolve_device(config.device)
+    rules = dataset.rules()
+    parts = _encode(dataset, rules, rows, device)
+    torch.manual_seed(config.seed)
+    model_config = ModelConfig(
+        vocab_size=len(rules.characters),
+        sequence_length=rules.sequence_length,
+        num_classes=len(dataset.labels),
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        dropout=config.dropout,
+        head=config.head,
+        head_hidden=config.head_hidden,
+    )
+    model = build_model(model_config).to(device)
+    log.info(
+        "training %s on %d names (%s), %d parameters, device %s",
+        config.preset,
+        len(dataset.names),
+        ", ".join(f"{k} {len(v)}" for k, v in rows.items()),
+        sum(p.numel() for p in model.parameters()),
+        device,
+    )
+    best_state, best_epoch, history = _fit(model, parts, config, on_epoch)
+    model.load_state_dict(best_state)
+    return Fitted(model.eval(), model_config, best_state, best_epoch, history, parts)
+
+
+@torch.no_grad()
+def logits_of(model, inputs: torch.Tensor) -> np.ndarray:
+    """Logits [rows, labels] as float32 numpy, in eval mode."""
+    model.eval()
+    if not len(inputs):
+        return np.zeros((0, model.config.num_classes), np.float32)
+    return torch.cat([model(inputs[i : i + EVAL_BATCH]) for i in range(0, len(inputs), EVAL_BATCH)]).cpu().numpy()
+
+
+def scored_rows(fitted: Fitted, dataset, rows, part: str) -> tuple:
+    """(targets, logits, foreign-letter mask or None) of ``rows``, encoded as ``fitted.parts[part]``."""
+    logits = logits_of(fitted.model, fitted.parts[part][0])
+    targets = np.asarray([dataset.targets[i] for i in rows], dtype=np.int64)
+    foreign = None
+    if dataset.background is not None:
+        foreign = foreign_mask([dataset.names[i] for i in rows], dataset.rules())
+    return targets, logits, foreign
+
+
+def fit_decision(fitted: Fitted, dataset, rows, config: TrainConfig) -> tuple:
+    """(DecisionRules, record): temperature and operating point fitted on the validation ``rows``."""
+    targets, logits, foreign = scored_rows(fitted, dataset, rows, "validation")
+    open_set = dataset.background is not None
+    return calibrate(
+        targets,
+        logits,
+        dataset.labels,
+        OTHER_LABEL if open_set else None,
+        foreign_letters=open_set and config.foreign_letters,
+        foreign=foreign,
+        fixed_threshold=config.other_threshold,
+    )
+
+
 def _encode(dataset, rules, splits, device) -> dict:
     """{split: (one-hot inputs, targets)} on ``device``, built by the runtime's encoder."""
     encoder = Encoder(rules)
     prepared = [encoder.prepare(name) for name in dataset.names]
-    altered = [p.name for p in prepared if p.flags]
+    # Background names (other files) are expected to be altered: accents folded, long ones truncated.
+    real = len(dataset.labels) - (1 if dataset.background is not None else 0)
+    altered = [p.name for p, t in zip(prepared, dataset.targets) if p.flags and t < real]
     if altered:
         # The vocabulary comes from these very files, so this only happens for
         # text the encoder normalises (e.g. NFD accents); train on what inference will see.
@@ -225,7 +303,7 @@ def _train_epoch(model, optimizer, inputs, targets, config: TrainConfig, order: 
     for start in range(0, len(targets), config.batch_size):
         rows = permutation[start : start + config.batch_size]
         logits = model(inputs[rows])
-        loss = F.cross_entropy(logits, targets[rows])
+        loss = F.cross_entropy(logits, targets[rows], label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:

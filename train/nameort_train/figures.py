@@ -1,0 +1,216 @@
+"""Figures of a scored set of names: accuracy, macro recall, top-k, open-set and calibration.
+
+Everything takes the model's *logits* and the runtime's ``DecisionRules``, and
+answers through ``nameort.decision.decide``, so a figure here is what users
+would get from ``Classifier.predict_many`` on the same names. Torch-free
+(numpy only): cross-validation, training and ``nameort evaluate`` share it.
+
+Definitions:
+
+* ``accuracy``: answered label == true label, over every row.
+* ``balanced_accuracy`` (= macro recall): mean over labels of their recall.
+* ``top_k_accuracy``: the true label among the k most probable (``other`` included).
+* Open set (a model with ``other_label``): ``in_scope_accuracy`` and
+  ``in_scope_balanced_accuracy`` over the real-label rows only, where an
+  ``other`` answer counts as wrong; ``rejection``: share of background rows
+  answered ``other``; ``auroc``: how well ``1 - P(other)`` ranks real-label
+  rows above background rows (0.5 chance, 1 perfect); ``objective``: the mean
+  of in-scope balanced accuracy and rejection, what the operating point maximises.
+* ``ece``: expected calibration error of the most probable label's
+  probability, 15 equal-width bins (Guo et al. 2017); ``nll``: mean negative
+  log-likelihood of the true label.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nameort.decision import DecisionRules, decide, softmax
+from nameort.decision import foreign_letters as foreign_letters_in
+from nameort.encoding import Encoder, EncodingRules
+
+ECE_BINS = 15
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)  # operating points tried on validation
+
+
+def foreign_mask(names, rules: EncodingRules) -> np.ndarray:
+    """Per name: does it hold a foreign letter (``nameort.decision.foreign_letters``), as the runtime sees it."""
+    encoder = Encoder(rules)
+    return np.array([bool(foreign_letters_in(encoder.prepare(n).unknown, rules.characters)) for n in names], dtype=bool)
+
+
+def nll(probabilities: np.ndarray, targets) -> float:
+    rows = np.arange(len(targets))
+    return float(-np.log(np.clip(probabilities[rows, np.asarray(targets)], 1e-12, None)).mean())
+
+
+def reliability(probabilities: np.ndarray, targets, bins: int = ECE_BINS) -> dict:
+    """Per confidence bin: count, mean confidence, accuracy of the most probable label; and the ECE."""
+    targets = np.asarray(targets)
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == targets
+    # Bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 goes to bin 0.
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    conf_sum = np.bincount(which, weights=confidence, minlength=bins)
+    acc_sum = np.bincount(which, weights=correct.astype(float), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.where(count > 0, conf_sum / count, np.nan)
+        accuracy = np.where(count > 0, acc_sum / count, np.nan)
+    gap = np.abs(np.nan_to_num(mean_conf) - np.nan_to_num(accuracy))
+    ece = float((count * gap).sum() / max(len(targets), 1))
+    return {
+        "bins": bins,
+        "count": count.tolist(),
+        "confidence": [None if math.isnan(v) else float(v) for v in mean_conf],
+        "accuracy": [None if math.isnan(v) else float(v) for v in accuracy],
+        "ece": ece,
+    }
+
+
+def ece(probabilities: np.ndarray, targets, bins: int = ECE_BINS) -> float:
+    return reliability(probabilities, targets, bins)["ece"]
+
+
+def fit_temperature(logits: np.ndarray, targets) -> float:
+    """The temperature minimising the NLL of ``softmax(logits / T)``: a log-spaced grid, then refined."""
+    targets = np.asarray(targets)
+
+    def loss(t):
+        return nll(softmax(logits, t), targets)
+
+    grid = np.exp(np.linspace(math.log(0.05), math.log(20.0), 121))
+    best = min(grid, key=loss)
+    lo, hi = best / 1.06, best * 1.06  # neighbours on the grid
+    for _ in range(40):  # golden-section search on the bracket
+        a, b = lo + (hi - lo) * 0.382, lo + (hi - lo) * 0.618
+        if loss(a) < loss(b):
+            hi = b
+        else:
+            lo = a
+    return float(round((lo + hi) / 2, 4))
+
+
+def auroc(scores, positive) -> float:
+    """Area under the ROC curve of ``scores`` for ``positive`` rows (ties count half); NaN without both kinds."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    # Mann-Whitney U from average ranks.
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    average_rank = ends - (counts - 1) / 2.0
+    ranks = average_rank[inverse]
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def score(targets, logits: np.ndarray, labels, rules: DecisionRules = DecisionRules(), *,
+          foreign=None, top_k: int = 3) -> dict:
+    """Every figure of one scored set (see the module docstring); JSON-ready.
+
+    ``foreign``: per row, true when the name holds a foreign letter (only
+    used when ``rules.foreign_letters``).
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    labels = list(labels)
+    probabilities = softmax(np.asarray(logits), rules.temperature)
+    answers, _ = decide(probabilities, rules, labels, foreign=None if foreign is None else np.asarray(foreign))
+    n = len(labels)
+    confusion = np.zeros((n, n), dtype=np.int64)
+    np.add.at(confusion, (targets, answers), 1)
+    support = confusion.sum(axis=1)
+    recall = {label: float(confusion[i, i] / support[i]) if support[i] else None for i, label in enumerate(labels)}
+    present = [r for r in recall.values() if r is not None]
+    k = min(top_k, n)
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    out = {
+        "count": int(len(targets)),
+        "labels": labels,
+        "accuracy": float((answers == targets).mean()) if len(targets) else 0.0,
+        "balanced_accuracy": float(np.mean(present)) if present else 0.0,
+        "recall": recall,
+        f"top_{k}_accuracy": float((top == targets[:, None]).any(axis=1).mean()) if len(targets) else 0.0,
+        "confusion_matrix": confusion.tolist(),
+        "ece": ece(probabilities, targets),
+        "nll": nll(probabilities, targets),
+    }
+    if rules.other_label is not None:
+        out.update(openset(targets, probabilities, answers, labels, labels.index(rules.other_label)))
+    return out
+
+
+def openset(targets, probabilities, answers, labels, other: int) -> dict:
+    """The open-set figures: in-scope accuracy, rejection of background rows, AUROC, objective."""
+    in_scope = targets != other
+    real = [i for i in range(len(labels)) if i != other]
+    recalls = [float((answers[targets == i] == i).mean()) for i in real if (targets == i).any()]
+    rejection = float((answers[~in_scope] == other).mean()) if (~in_scope).any() else float("nan")
+    balanced = float(np.mean(recalls)) if recalls else float("nan")
+    return {
+        "in_scope_accuracy": float((answers[in_scope] == targets[in_scope]).mean()) if in_scope.any() else float("nan"),
+        "in_scope_balanced_accuracy": balanced,
+        "rejection": rejection,
+        "auroc": auroc(1.0 - probabilities[:, other], in_scope),
+        "objective": (balanced + rejection) / 2,
+    }
+
+
+def choose_threshold(targets, probabilities: np.ndarray, labels, other_label: str, foreign=None) -> tuple:
+    """(operating point, its objective): the P(other) threshold maximising the open-set objective.
+
+    Ties (a plateau of equal objective) are broken by taking the middle of the
+    widest best plateau's span, so the point sits away from either edge.
+    """
+    targets = np.asarray(targets)
+    other = list(labels).index(other_label)
+    values = []
+    for t in THRESHOLD_GRID:
+        rules = DecisionRules(other_label=other_label, other_threshold=float(t), foreign_letters=foreign is not None)
+        answers, _ = decide(probabilities, rules, labels, foreign=foreign)
+        values.append(openset(targets, probabilities, answers, labels, other)["objective"])
+    values = np.asarray(values)
+    best = np.flatnonzero(values >= values.max() - 1e-12)
+    return float(THRESHOLD_GRID[best[len(best) // 2]]), float(values.max())
+
+
+def calibrate(targets, logits: np.ndarray, labels, other_label: str | None, *, foreign_letters: bool = False,
+              foreign=None, fixed_threshold: float | None = None) -> tuple:
+    """(DecisionRules, record) fitted on validation logits.
+
+    The temperature is kept only when it lowers the validation NLL *and* ECE;
+    the operating point is then chosen on the temperature-scaled probabilities
+    (or ``fixed_threshold`` is used as given). ``foreign_letters`` turns the
+    rule on, with ``foreign`` the per-row mask (``foreign_mask``).
+    """
+    if not foreign_letters:
+        foreign = None
+    elif foreign is None:
+        foreign = np.zeros(len(targets), dtype=bool)
+    targets = np.asarray(targets)
+    plain = softmax(logits)
+    t = fit_temperature(logits, targets)
+    scaled = softmax(logits, t)
+    before = {"nll": nll(plain, targets), "ece": ece(plain, targets)}
+    after = {"nll": nll(scaled, targets), "ece": ece(scaled, targets)}
+    keep = after["nll"] < before["nll"] and after["ece"] < before["ece"]
+    temperature = t if keep else 1.0
+    record = {"fitted_temperature": t, "kept": keep, "validation_before": before, "validation_after": after}
+    if other_label is None:
+        return DecisionRules(temperature=temperature), record
+    probabilities = softmax(logits, temperature)
+    if fixed_threshold is None:
+        threshold, objective = choose_threshold(targets, probabilities, labels, other_label, foreign)
+    else:
+        threshold = fixed_threshold
+        rules = DecisionRules(other_label=other_label, other_threshold=threshold, foreign_letters=foreign is not None)
+        answers, _ = decide(probabilities, rules, labels, foreign=foreign)
+        objective = openset(targets, probabilities, answers, labels, list(labels).index(other_label))["objective"]
+    record |= {"other_threshold": threshold, "validation_objective": objective}
+    rules = DecisionRules(
+        temperature=temperature, other_label=other_label, other_threshold=threshold, foreign_letters=foreign is not None
+    )
+    return rules, record
