@@ -13,8 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import sidecar as _sidecar
 from .errors import ModelError
-from .sidecar import BUNDLED_MODELS_DIR, DEFAULT_MODEL, MODEL_FILENAME, bundled_models, read_card, sidecar_path_for
+from .sidecar import DEFAULT_MODEL, MODEL_FILENAME, read_card, sidecar_path_for
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,15 @@ class BundledModel:
 def bundled_name(model_path: Path) -> str | None:
     """The name of the bundled model whose .onnx file ``model_path`` is; None for any other model."""
     path = Path(model_path).resolve()
-    if path.name != MODEL_FILENAME or path.parent.parent != BUNDLED_MODELS_DIR.resolve():
+    # sidecar's globals are read at call time, so a test can point them at a folder of its own.
+    if path.name != MODEL_FILENAME or path.parent.parent != _sidecar.BUNDLED_MODELS_DIR.resolve():
         return None
-    return path.parent.name if path.parent.name in bundled_models() else None
+    return path.parent.name if path.parent.name in _sidecar.bundled_models() else None
 
 
 def describe(name: str) -> BundledModel:
     """One bundled model, read and checked as the runtime reads it (checksum included); ModelError if broken."""
-    path = BUNDLED_MODELS_DIR / name / MODEL_FILENAME
+    path = _sidecar.BUNDLED_MODELS_DIR / name / MODEL_FILENAME
     card = read_card(path)
     sidecar = sidecar_path_for(path)
     try:
@@ -74,7 +76,7 @@ def describe(name: str) -> BundledModel:
 
 def list_bundled() -> list:
     """Every bundled model, the default first, then by name; ModelError names the first broken one."""
-    names = sorted(bundled_models(), key=lambda n: (n != DEFAULT_MODEL, n))
+    names = sorted(_sidecar.bundled_models(), key=lambda n: (n != DEFAULT_MODEL, n))
     models = []
     for name in names:
         try:

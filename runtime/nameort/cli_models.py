@@ -10,9 +10,9 @@ import json
 
 import click
 
+from . import sidecar
 from .bundled import list_bundled
 from .errors import ModelError
-from .sidecar import BUNDLED_MODELS_DIR
 
 
 @click.command()
@@ -25,7 +25,7 @@ def models(as_json):
     """
     found = list_bundled()
     if not found:
-        raise ModelError(f"no bundled models in {BUNDLED_MODELS_DIR}; reinstall nameort")
+        raise ModelError(f"no bundled models in {sidecar.BUNDLED_MODELS_DIR}; reinstall nameort")
     if as_json:
         click.echo(json.dumps([m.to_json() for m in found], indent=2, ensure_ascii=False))
         return
