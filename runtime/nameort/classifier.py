@@ -132,25 +132,20 @@ class Classifier:
         other_threshold: float | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> list:
-        """One Prediction per name, in input order. Each distinct name is run once."""
-        self._check_options(top_k, threshold, other_threshold)
+        """One Prediction per name, in input order. Each distinct name is run once.
+
+        The work is ``columnar.classify``'s (the bulk path every surface
+        shares); only the ``Prediction`` objects are made here.
+        """
+        from .columnar import classify
+
         names = list(names)
-        prepared = {}
         for name in names:
-            if name not in prepared:
-                prepared[name] = self.encoder.prepare(name)
-        usable = [p for p in prepared.values() if p.usable]
-        texts = list(dict.fromkeys(p.text for p in usable))
-        probabilities = self.probabilities(texts, batch_size=batch_size)
-        row_of = {text: i for i, text in enumerate(texts)}
-        rows = np.fromiter((row_of[p.text] for p in usable), np.int64, len(usable))
-        made = dict(zip((p.name for p in usable), self._predictions(
-            usable, probabilities[rows], top_k, threshold, other_threshold
-        )))
-        for name, p in prepared.items():
-            if not p.usable:
-                made[name] = _unusable(p)
-        return [made[name] for name in names]
+            if not isinstance(name, str):
+                raise TypeError(f"a name must be a str, not {type(name).__name__}")
+        return classify(
+            self, names, top_k=top_k, threshold=threshold, other_threshold=other_threshold, batch_size=batch_size,
+        ).predictions()
 
     def probabilities(self, texts: list, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Class probabilities [len(texts), labels] (float64) for already-prepared texts."""
