@@ -119,13 +119,20 @@ def test_post_answers_what_predict_many_does_in_order(server, classifier, option
     assert [r["name"] for r in body["results"]] == NAMES
 
 
-def test_post_results_equal_classify_json(server):
+def test_results_are_the_bytes_of_classify_jsonl(server):
+    names = ["Rossi", "García", "", "李明", "Weber"]
     proc = subprocess.run(
-        [sys.executable, "-m", "nameort", "classify", "Rossi", "García", "", "--format", "json", "--top-k", "2"],
-        capture_output=True, text=True, encoding="utf-8",
+        [sys.executable, "-m", "nameort", "classify", *names, "--format", "jsonl", "--top-k", "2"],
+        capture_output=True, encoding="utf-8",
     )
     assert proc.returncode == 0, proc.stderr
-    assert server.post({"names": ["Rossi", "García", ""], "top_k": 2})[1]["results"] == json.loads(proc.stdout)
+    lines = proc.stdout.encode().splitlines()
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    conn.request("POST", "/v1/classify", json.dumps({"names": names, "top_k": 2}))
+    assert conn.getresponse().read() == b'{"results": [' + b", ".join(lines) + b"]}"
+    for name, line in zip(names, lines):
+        conn.request("GET", query(name, top_k=2))
+        assert conn.getresponse().read() == line
 
 
 def test_a_lone_surrogate_is_a_name_like_any_other(server, classifier):
