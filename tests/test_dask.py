@@ -15,6 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+# The [dask] extra (distributed brings psutil) is part of the test environment: without it these tests
+# fail at collection with conftest's install hint; they never skip.
+import distributed  # noqa: F401
+import psutil
 import pytest
 
 from blocker import run_without
@@ -285,7 +289,6 @@ def test_cli_engine_dask_on_a_scheduler_equals_local(client, model, tmp_path):
 
 
 def test_cli_engine_dask_starts_its_own_local_cluster(model, tmp_path):
-    pytest.importorskip("distributed")
     src = write_people(tmp_path / "in.csv", rows=500)
     local = nameort_batch(src, tmp_path / "local.csv", "--column", "surname", model=model)
     proc = nameort_batch(src, tmp_path / "dask.csv", "--column", "surname", "--engine", "dask", "--workers", "2",
@@ -329,7 +332,6 @@ def web_server():
     ("unknown-host", "unknown host"),
 ])
 def test_a_wrong_scheduler_address_is_a_quick_one_line_error(tmp_path, address, says):
-    pytest.importorskip("distributed")
     src = write_people(tmp_path / "in.csv", rows=10)
     target = {
         "nothing-listens": f"tcp://127.0.0.1:{free_port()}",
@@ -346,7 +348,6 @@ def test_a_wrong_scheduler_address_is_a_quick_one_line_error(tmp_path, address, 
 
 
 def test_a_web_server_instead_of_the_scheduler_is_a_bounded_one_line_error(web_server):
-    pytest.importorskip("distributed")
     from nameort.dask_engine import connect
     from nameort.errors import NameortError
 
@@ -416,7 +417,6 @@ def test_ctrl_c_stops_the_dask_engine_cleanly(model, tmp_path):
     import os
     import signal
 
-    psutil = pytest.importorskip("psutil")
     src = write_people(tmp_path / "in.csv", rows=200_000)
     argv = [sys.executable, "-m", "nameort", "batch", str(src), "-o", str(tmp_path / "out.csv"), "--column",
             "surname", "--engine", "dask", "--workers", "2", "--blocksize", "16384"]
