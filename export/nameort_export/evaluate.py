@@ -24,6 +24,8 @@ from nameort_train.data import DataError, split_indices
 from nameort_train.figures import score
 from nameort_train.metrics import classification_metrics
 
+from .reaccent import reaccent_figures
+
 log = logging.getLogger(__name__)
 
 REQUIRED = ("labels", "shared", "seed", "split", "files_sha256")
@@ -86,6 +88,14 @@ def evaluate_model(
         predictions = classifier.predict_many(names)
         prepared = [classifier.encoder.prepare(n) for n in names]
         probabilities = classifier.probabilities([p.text for p in prepared if p.usable])
+        reaccented = None
+        if classifier.card.decision.other_label is not None and dataset.origins:
+            real = len(labels) - 1
+            held = [(dataset.names[i], dataset.origins[i]) for i in rows if dataset.targets[i] == real]
+            reaccented = reaccent_figures(
+                classifier, [n for n, _ in held], [o for _, o in held],
+                [n for n, t in zip(dataset.names, dataset.targets) if t < real],
+            )
     index = {label: i for i, label in enumerate(labels)}
     scored = [(t, index[p.label]) for t, p in zip(targets, predictions) if p.label in index]
     if len(scored) != len(names):
@@ -117,5 +127,6 @@ def evaluate_model(
         data_changed=changed,
         decision=rules.to_json() or None,
         figures={k: v for k, v in figures.items() if k not in ("confusion_matrix", "labels")},
+        reaccented=reaccented,
     )
     return metrics

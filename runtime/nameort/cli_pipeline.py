@@ -64,6 +64,9 @@ _RECIPE_OPTIONS = (
     click.option("--other-threshold", "fixed_other_threshold", type=click.FloatRange(0, 1), default=None,
                  help="Fixed operating point: answer 'other' from this probability on "
                       "(default: chosen on validation)."),
+    click.option("--other-budget", type=click.FloatRange(0, 1), default=None,
+                 help="With --other: real-label balanced accuracy the chosen operating point may give up "
+                      "(default 0.015)."),
     click.option("--foreign-letters/--no-foreign-letters", default=None,
                  help="With --other: answer 'other' for a name holding a letter no real-label name uses "
                       "(default on)."),
@@ -107,6 +110,7 @@ def _recipe_config(data_dir, recipe: dict):
         other_ratio=recipe["other_ratio"],
         other_threshold=recipe["fixed_other_threshold"],
         foreign_letters=recipe["foreign_letters"],
+        other_budget=recipe["other_budget"],
         shared=recipe["shared"],
         seed=recipe["seed"],
         hidden_size=recipe["hidden"],
@@ -224,6 +228,11 @@ def crossval(data_dir, folds, repeats, cv_seed, lolo, plot_dir, as_json, **recip
                f"{folds * repeats} folds")
     for key, value in result["summary"].items():
         click.echo(f"  {key:<28} {value['mean']:.4f} ± {value['std']:.4f}")
+    if "operating_point" in result:
+        op = result["operating_point"]
+        click.echo(f"operating point on all out-of-fold predictions (repeat 1, budget {op['budget']}): "
+                   f"P(other) >= {op['other_threshold']}: real-label balanced accuracy "
+                   f"{op['in_scope_balanced_accuracy']:.4f}, background answered other {op['rejection']:.4f}")
     if lolo:
         loo = result["leave_one_language_out"]
         click.echo(f"leave-one-language-out: answered other, per language never seen as other "
@@ -277,6 +286,16 @@ def evaluate(model_dir, data_dir, split, as_json, allow_changed_data, device, pl
             f"(an 'other' answer counts as wrong), background names answered other {figures['rejection']:.4f}, "
             f"AUROC {figures['auroc']:.4f}"
         )
+    check = metrics.get("reaccented")
+    if check:
+        click.echo(
+            f"foreign letters: {check['real_label_names_with_a_foreign_letter']} of {check['real_label_names']} "
+            "real-label names hold one; held-out background names with one letter re-accented, answered other "
+            "(with the rule / without):"
+        )
+        for language, row in check["per_language"].items():
+            click.echo(f"  {language:<12} {row['answered_other_with_rule']:.4f} / {row['answered_other_without_rule']:.4f}"
+                       f"  ({row['names']} names, e.g. {row['example']})")
     for path in figures.get("plots", []):
         click.echo(f"wrote {path}")
     if metrics["recorded_accuracy"] is not None:

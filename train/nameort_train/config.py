@@ -38,6 +38,8 @@ class TrainConfig:
     other_ratio: float = 1.0  # "other" gets this many times the mean real-label count
     foreign_letters: bool = True  # with other: a name holding a letter no real-label name uses is answered other
     other_threshold: float | None = None  # with other: fixed operating point; None = chosen on validation
+    # with other: real-label balanced accuracy the chosen operating point may give up (figures.choose_threshold)
+    other_budget: float = 0.015
     # Model
     hidden_size: int = 64  # RNN state width
     num_layers: int = 1  # stacked nn.RNN layers
@@ -81,6 +83,8 @@ class TrainConfig:
             problems.append("lr must be positive")
         if self.other_threshold is not None and not 0.0 <= self.other_threshold <= 1.0:
             problems.append("other_threshold must be in [0, 1]")
+        if not 0.0 <= self.other_budget <= 1.0:
+            problems.append("other_budget must be in [0, 1]")
         if not self.other_ratio > 0:
             problems.append("other_ratio must be positive")
         if not 0.0 <= self.label_smoothing < 1.0:

@@ -29,13 +29,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from nameort.decision import decide, softmax
+from nameort.decision import DecisionRules, decide, softmax
 from nameort.encoding import Encoder
 
 from .background import OTHER_LABEL, build_dataset, read_background
 from .config import TrainConfig
 from .data import NamesDataset, load_dataset, split_indices
-from .figures import foreign_mask, score
+from .figures import choose_threshold, foreign_mask, score
 from .train import fit_decision, fit_rows, logits_of, resolve_device, scored_rows, torch_threads
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ def cross_validate(
     confusion = np.zeros((n_labels, n_labels), dtype=np.int64)
     oof_probabilities = np.zeros((len(dataset.names), n_labels))
     oof_answers = np.zeros(len(dataset.names), dtype=np.int64)
+    oof_foreign = np.zeros(len(dataset.names), dtype=bool)
     with torch_threads(config.threads):
         for repeat in range(repeats):
             parts = grouped_folds(dataset, everything, folds, random.Random(f"{seed}:folds:{repeat}"))
@@ -113,6 +114,7 @@ def cross_validate(
                     probabilities = softmax(logits, decision.temperature)
                     oof_probabilities[test_rows] = probabilities
                     oof_answers[test_rows] = decide(probabilities, decision, dataset.labels, foreign=foreign)[0]
+                    oof_foreign[test_rows] = foreign if foreign is not None else False
                 entry = {
                     "repeat": repeat,
                     "fold": fold,
@@ -127,7 +129,7 @@ def cross_validate(
                 log.info("repeat %d fold %d: %s", repeat, fold, _short(entry))
                 if on_fold is not None:
                     on_fold(entry)
-    return {
+    out = {
         "folds": results,
         "summary": summarise(results),
         "labels": list(dataset.labels),
@@ -139,6 +141,24 @@ def cross_validate(
         },
         "settings": {"folds": folds, "repeats": repeats, "seed": seed, "rows": len(dataset.names)},
     }
+    if dataset.background is not None:
+        out["operating_point"] = pooled_operating_point(dataset, config, oof_probabilities, oof_foreign)
+    return out
+
+
+def pooled_operating_point(dataset: NamesDataset, config: TrainConfig, probabilities, foreign) -> dict:
+    """The operating point chosen on every out-of-fold prediction of repeat 0 at once, and its figures.
+
+    Ten times the names a single validation split holds: a steadier choice
+    for ``nameort train --other-threshold`` than one run's validation.
+    """
+    use = foreign if config.foreign_letters else None
+    threshold, _ = choose_threshold(dataset.targets, probabilities, dataset.labels, OTHER_LABEL, use,
+                                    config.other_budget)
+    rules = DecisionRules(other_label=OTHER_LABEL, other_threshold=threshold, foreign_letters=use is not None)
+    figures = score(dataset.targets, np.log(np.clip(probabilities, 1e-300, None)), dataset.labels, rules, foreign=use)
+    keys = ("in_scope_accuracy", "in_scope_balanced_accuracy", "rejection", "auroc", "accuracy", "ece")
+    return {"other_threshold": threshold, "budget": config.other_budget, **{k: figures[k] for k in keys}}
 
 
 def summarise(entries) -> dict:

@@ -245,6 +245,7 @@ def fit_decision(fitted: Fitted, dataset, rows, config: TrainConfig) -> tuple:
         foreign_letters=open_set and config.foreign_letters,
         foreign=foreign,
         fixed_threshold=config.other_threshold,
+        budget=config.other_budget,
     )
 
 
