@@ -949,19 +949,27 @@ def targets(report: dict) -> list:
     def add(what, ok, measured):
         out.append({"what": what, "pass": bool(ok), "measured": measured})
 
+    # Two different gains. "default model" lines compare the 0.08 MB default network with the notebook's
+    # 5.6 MB one: a smaller model's gain and the runtime's together. "seed weights" lines run the notebook's
+    # own weights: the runtime's gain alone.
+    smaller, same = "smaller model + runtime", "runtime alone, same weights"
     for b in TARGET_BATCHES:
         for base, need in (("b2", 3.0), ("b1", 6.0)):
             ratio = r.get(f"nameort_default@all vs {base}@all batch{b}")
-            add(f"default model >= {need:g}x {base.upper()} at batch {b} (all cores)",
+            add(f"default model >= {need:g}x {base.upper()} at batch {b} (all cores; {smaller})",
                 ratio and ratio["median"] >= need, fmt_x(ratio))
         rate = s["nameort_default@all"][f"batch{b}"]["median"]
-        add(f"default model >= 10,000 names/s at batch {b} (all cores)", rate >= 10_000, f"{rate:,.0f} names/s")
+        add(f"default model >= 10,000 names/s at batch {b} (all cores; {smaller})", rate >= 10_000,
+            f"{rate:,.0f} names/s")
         for t in ("all", "1"):
             ratio = r.get(f"nameort_seed@{t} vs b2@{t} batch{b}")
-            add(f"seed weights: nameort >= 2x B2 at batch {b} ({'all cores' if t == 'all' else '1 thread'})",
+            add(f"seed weights: nameort >= 2x B2 at batch {b} ({'all cores' if t == 'all' else '1 thread'}; {same})",
                 ratio and ratio["median"] >= 2.0, fmt_x(ratio))
     p50 = s["nameort_default@1"]["latency_us"]["p50"]
-    add("default model one-name p50 <= 150 us (1 thread)", p50 <= 150, f"{p50:.1f} us")
+    add(f"default model one-name p50 <= 150 us (1 thread; {smaller})", p50 <= 150, f"{p50:.1f} us")
+    ratio = r.get("nameort_seed@1 vs b2@1 latency_us")
+    add(f"seed weights: nameort one name faster than B2 (1 thread; {same})", ratio and ratio["median"] > 1.0,
+        fmt_x(ratio))
     cs = report["cold_start"]
     cli = cs["median_s"]["nameort classify Tribbiani"]
     add("CLI cold start median <= 0.5 s", cli <= 0.5, f"{cli:.3f} s")
