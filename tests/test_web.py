@@ -573,3 +573,161 @@ def test_page_reports_a_model_that_does_not_match_its_sidecar(site, tmp_path):
     assert code == 1
     assert "does not match its sidecar" in report["error"], report
     assert report["results"] is None
+
+
+# ---------------------------------------------------------------------------
+# Models by name, decision rules and many labels, in the built page
+
+
+def test_build_takes_a_bundled_name_or_a_path(tmp_path):
+    node_modules("onnxruntime-web")
+    bundled = BUNDLED_MODEL_DIR / MODEL_FILENAME
+    run = nameort("web", "build", str(tmp_path / "named"), "--model", BUNDLED_MODEL_DIR.name)
+    assert run.returncode == 0, run.stderr
+    assert f"(model {BUNDLED_MODEL_DIR.name}: " in run.stdout
+    manifest = json.loads((tmp_path / "named" / "build.json").read_text(encoding="utf-8"))
+    assert manifest["model_name"] == BUNDLED_MODEL_DIR.name
+    assert (tmp_path / "named" / "model" / MODEL_FILENAME).read_bytes() == bundled.read_bytes()
+    copy = tmp_path / "copy"
+    shutil.copytree(BUNDLED_MODEL_DIR, copy)
+    run = nameort("web", "build", str(tmp_path / "path"), "--model", str(copy / MODEL_FILENAME))
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((tmp_path / "path" / "build.json").read_text(encoding="utf-8"))
+    assert manifest["model_name"] is None
+    assert (tmp_path / "path" / "model" / MODEL_FILENAME).read_bytes() == bundled.read_bytes()
+
+
+def linear_model(folder: Path, labels, decision=None, seed=0, scale=0.35) -> Path:
+    """A stand-in model with the bundled model's encoding: logits = one-hot (flattened) @ W + b.
+
+    Any number of labels, any decision entry: enough to check in the browser what the
+    page does with them, against the Python runtime on the very same file.
+    """
+    import onnx  # from the [train] extra, which the full test environment installs
+    from onnx import TensorProto, helper, numpy_helper
+
+    from nameort.sidecar import file_sha256, read_card
+
+    card = read_card(BUNDLED_MODEL_DIR / MODEL_FILENAME)
+    steps, vocab, n = card.rules.sequence_length, len(card.rules.characters), len(labels)
+    rng = np.random.default_rng(seed)
+    weights = (rng.normal(size=(steps * vocab, n)) * scale).astype(np.float32)
+    bias = (rng.normal(size=n) * scale).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["input"], ["flat"], axis=1), helper.make_node("Gemm", ["flat", "W", "b"], ["logits"])],
+        "linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", steps, vocab])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n])],
+        [numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, folder / MODEL_FILENAME)
+    sidecar = json.loads(card.sidecar_path.read_text(encoding="utf-8"))
+    sidecar.update(labels=list(labels), model_sha256=file_sha256(folder / MODEL_FILENAME), metrics={}, training={})
+    sidecar.pop("decision", None)
+    if decision is not None:
+        sidecar["decision"] = decision
+    (folder / "model.onnx.json").write_text(json.dumps(sidecar, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def built_site(tmp_path, model) -> Path:
+    node_modules("onnxruntime-web")
+    out = tmp_path / "site"
+    run = nameort("web", "build", str(out), "--model", str(model))
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def assert_same_predictions(got, want):
+    """The page's results against Prediction.to_dict()s: same answers, numbers to 1e-5 (float32 in ONNX)."""
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert list(g) == list(w), (g, w)
+        assert (g["name"], g["label"], g["status"], g["unknown_chars"], g["text"]) == (
+            w["name"], w["label"], w["status"], w["unknown_chars"], w["text"]), (g, w)
+        for label, p in w["probabilities"].items():
+            assert abs(g["probabilities"][label] - p) <= 1e-5, (g["name"], label)
+        if w["confidence"] is None:
+            assert g["confidence"] is None
+        else:
+            assert abs(g["confidence"] - w["confidence"]) <= 1e-5, g
+        if "top" in w:
+            assert [label for label, _ in g["top"]] == [label for label, _ in w["top"]], (g, w)
+
+
+def options_query(options):
+    return "".join(f"&{key}={value}" for key, value in options.items())
+
+
+# Open-set models for the page: the bundled model with "Italian" posing as the background label
+# (as tests/test_decision.py does), and a three-label German / Italian / other stand-in.
+ITALIAN_AS_OTHER = {"temperature": 1.5, "other_label": "Italian", "other_threshold": 0.9, "foreign_letters": True}
+OPEN_SET = {"temperature": 1.25, "other_label": "other", "other_threshold": 0.45, "foreign_letters": True}
+
+
+def _open_set_model(kind, folder):
+    if kind == "italian-as-other":
+        shutil.copytree(BUNDLED_MODEL_DIR, folder)
+        path = folder / "model.onnx.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["decision"] = ITALIAN_AS_OTHER
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        return folder, "Italian", "not German"
+    return linear_model(folder, ["German", "Italian", "other"], OPEN_SET, seed=3), "other", "not German or Italian"
+
+
+@pytest.mark.parametrize("kind", ["italian-as-other", "german-italian-other"])
+def test_page_answers_the_background_label_as_python_does(kind, tmp_path):
+    model, other, meaning = _open_set_model(kind, tmp_path / "model")
+    site = built_site(tmp_path, model)
+    names = BROWSER_NAMES + FOREIGN_NAMES
+    clf = Classifier.load(str(model), device="cpu")
+    with serve(site) as url:
+        code, report = open_page(url + names_query(names), "--type-name", "Łukasz")
+        assert code == 0 and report["error"] is None, report
+        assert_same_predictions(report["results"], [p.to_dict() for p in clf.predict_many(names)])
+        # The operating point, the confidence threshold and top-k from the query string, as classify takes them.
+        options = {"threshold": 0.6, "other_threshold": 0.2, "top_k": 2}
+        code, again = open_page(url + names_query(names) + options_query(options))
+        assert code == 0 and again["error"] is None, again
+        assert_same_predictions(again["results"], [p.to_dict() for p in clf.predict_many(names, **options)])
+    labels = [r["label"] for r in report["results"]]
+    assert labels.count(other) >= 3 and len(set(labels) - {None, other}) >= 1, labels
+    # Foreign letters answer the background label whatever the probabilities.
+    for name in ("García", "Łukasz", "Yılmaz", "Nguyễn", "王Wang"):
+        assert report["results"][names.index(name)]["label"] == other, name
+    assert report["results"][names.index("MÜLLER")]["label"] == clf.predict("MÜLLER").label
+    assert {r["label"] for r in again["results"]} >= {other, "unknown"}
+    # Under the typed name: the answer, what it means, and why.
+    typed = report["typed"]
+    assert typed["result"]["label"] == other and meaning in typed["shown"], typed
+    if typed["result"]["probabilities"][other] < clf.card.decision.other_threshold:
+        assert "Ł is a letter none of its names use" in typed["shown"], typed
+
+
+def test_page_lists_the_top_labels_of_an_eighteen_label_model(tmp_path):
+    labels = [
+        "Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
+        "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese",
+    ]
+    model = linear_model(tmp_path / "model", labels, {"temperature": 0.8}, seed=5, scale=0.25)
+    site = built_site(tmp_path, model)
+    names = BROWSER_NAMES[:12] + ["Nguyen", "Yamamoto", "Kowalski", "O'Brien"]
+    clf = Classifier.load(str(model), device="cpu")
+    with serve(site) as url:
+        code, report = open_page(url + names_query(names) + "&top_k=5", "--type-name", "Kowalski")
+    assert code == 0 and report["error"] is None, report
+    want = [p.to_dict() for p in clf.predict_many(names, top_k=5)]
+    assert_same_predictions(report["results"], want)
+    assert all(len(r["top"]) == 5 for r in report["results"] if r["label"] is not None)
+    assert len({r["label"] for r in report["results"]} - {None}) >= 3
+    # The typed name lists its five most likely labels, best first, and says how many are left.
+    typed = report["typed"]
+    top = clf.predict("Kowalski", top_k=5).top
+    shown = typed["shown"]
+    positions = [shown.index(f"{label} {100 * p:.1f} %") for label, p in top]
+    assert positions == sorted(positions), shown
+    assert f"13 more below {100 * top[-1][1]:.1f} %" in shown

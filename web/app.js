@@ -7,7 +7,7 @@
 // model under model/; nothing is fetched from anywhere else.
 
 import * as ort from "./vendor/ort.wasm.bundle.min.js";
-import { Classifier, foreignLetters, otherMeaning, UNKNOWN_LABEL } from "./classifier.js";
+import { Classifier, decide, foreignLetters, otherMeaning, UNKNOWN_LABEL } from "./classifier.js";
 
 // One thread: needs no SharedArrayBuffer, so no cross-origin isolation headers.
 ort.env.wasm.numThreads = 1;
@@ -114,15 +114,19 @@ function options() {
 /** Why a name was answered with the background label, or under the threshold; "" otherwise. */
 function reason(result, opts) {
   const d = classifier.card.decision;
+  const letters = d.foreignLetters ? foreignLetters(result.unknown_chars, classifier.encoder.index) : "";
   if (result.label === UNKNOWN_LABEL && opts.threshold !== null) {
-    return `below the ${percent(opts.threshold)} confidence threshold`;
+    // The answer the threshold turned down, found again by the same rules.
+    const row = classifier.labels.map((label) => result.probabilities[label]);
+    const [best] = decide(row, d, classifier.labels, opts.otherThreshold, letters !== "");
+    return `${classifier.labels[best]}, under the ${percent(opts.threshold)} confidence threshold`;
   }
   if (d.otherLabel === null || result.label !== d.otherLabel) return "";
   const meaning = otherMeaning(classifier.labels, d.otherLabel);
-  const letters = d.foreignLetters ? foreignLetters(result.unknown_chars, classifier.encoder.index) : "";
   const threshold = opts.otherThreshold ?? d.otherThreshold;
   if (result.probabilities[d.otherLabel] < threshold && letters) {
-    return `${meaning}: ${[...letters].join(" ")} is a letter none of its names use`;
+    const list = [...letters];
+    return `${meaning}: ${list.join(" ")} ${list.length === 1 ? "is a letter" : "are letters"} none of its names use`;
   }
   return meaning;
 }
@@ -218,11 +222,14 @@ function renderTable(results, opts) {
       if (runnersUp) {
         const next = document.createElement("td");
         next.className = "probs";
-        next.textContent = r.label === null ? "" : ranked(r)
-          .filter(([l]) => l !== r.label)
-          .slice(0, 2)
-          .map(([l, p]) => `${l} ${percent(p)}`)
-          .join(" · ");
+        if (r.label !== null) {
+          for (const [l, p] of ranked(r).filter(([l]) => l !== r.label).slice(0, 2)) {
+            const item = document.createElement("span");
+            item.className = "runner-up";
+            item.textContent = `${l} ${percent(p)}`;
+            next.append(item);
+          }
+        }
         row.append(next);
       }
       const status = document.createElement("td");

@@ -14,7 +14,7 @@
 //   mapping ("İ" becomes "i" + U+0307 in both; "ẞ" becomes "ß"); the tests check
 //   both, code point by code point, over every character Python assigns.
 // - The Unicode versions differ (Python 3.11: 14; Chromium and Node 20: 15 to
-//   17). A letter assigned only in the newer version (about 14,000, mostly CJK
+//   17). A letter assigned only in the newer version (about 14,000, most of them CJK
 //   extensions) is a foreign letter here and an unassigned character, so not a
 //   letter, to Python. Either way the model never sees it.
 
