@@ -1,4 +1,4 @@
-"""``nameort batch``: classify the name column of a CSV file (the work is in ``nameort.batch``).
+"""``nameort batch``: classify the name column of a CSV or Parquet file (the work is in ``nameort.batch``).
 
 This module draws the progress bar and the summary line on stderr; errors
 become one ``nameort: error:`` line through the ``Main`` group in ``cli``.
@@ -15,8 +15,8 @@ import time
 
 import click
 
-from .batch import DEFAULT_BATCH_SIZE, FORMATS, ON_BAD_ROWS, Progress, classify_csv
-from .cli_options import device_option, model_option
+from .batch import DEFAULT_BATCH_SIZE, FORMATS, INPUT_FORMATS, ON_BAD_ROWS, Progress, classify_csv
+from .cli_options import device_option, model_option, other_threshold_option
 
 REDRAW_SECONDS = 0.2  # progress bar redraws at most this often on a terminal
 LOG_SECONDS = 10.0  # a progress line this often when asked for on a non-terminal
@@ -29,11 +29,16 @@ BAR_WIDTH = 24
               help="Output file, or - for stdout. Written beside, moved into place only on success.")
 @click.option("-c", "--column", required=True, metavar="NAME_OR_POSITION",
               help="The name column: a header name, or a 1-based position (a header name wins).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
-              help="csv: the input's columns plus nameort_* columns; jsonl: one object per row.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Output format: csv (the input's columns plus nameort_* columns), jsonl (one object per row) "
+              "or parquet (typed columns; needs pip install 'nameort[parquet]') [default: from OUTPUT's "
+              "extension, else csv].")
+@click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+              help="csv or parquet [default: from INPUT's extension (.parquet), else csv].")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="Add the k most likely labels.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="Below this confidence the label is 'unknown'.")
+@other_threshold_option
 @click.option("--probabilities", is_flag=True, help="Add a probability column per label.")
 @click.option("--encoding", default="utf-8", show_default=True,
               help="Input encoding (a UTF-8 BOM is tolerated). The output is UTF-8.")
@@ -56,22 +61,27 @@ BAR_WIDTH = 24
               help="Progress bar and summary on stderr [default: when stderr is a terminal].")
 @model_option
 @device_option
-def batch(input_path, output_path, column, fmt, top_k, threshold, probabilities, encoding, delimiter, no_header,
-          on_bad_rows, batch_size, workers, engine, scheduler, blocksize, show_progress, model, device):
-    """Classify the names in one column of INPUT (a CSV file, or - for stdin).
+def batch(input_path, output_path, column, fmt, input_format, top_k, threshold, other_threshold, probabilities,
+          encoding, delimiter, no_header, on_bad_rows, batch_size, workers, engine, scheduler, blocksize,
+          show_progress, model, device):
+    """Classify the names in one column of INPUT (a CSV or Parquet file, or - for CSV on stdin).
 
     Every row is written to OUTPUT in input order with its fields unchanged,
     followed by nameort_label, nameort_confidence, nameort_status and
     nameort_unknown_chars (and top-k / probability columns when asked).
     OUTPUT appears only when the whole file is done.
     """
-    run, engine_options = classify_csv, {"workers": workers}
+    run, engine_options = classify_csv, {"workers": workers, "input_format": input_format}
     if engine == "dask":
         if scheduler is not None and workers is not None:
             raise ValueError("--workers sizes the LocalCluster started without --scheduler; give one of them")
         from .dask_engine import DEFAULT_BLOCKSIZE
         from .dask_engine import classify_csv as run  # one line naming the extra when Dask is missing
 
+        if "parquet" in (input_format, fmt) or any(
+            str(path).lower().endswith((".parquet", ".pq")) for path in (input_path, output_path)
+        ):
+            raise ValueError("--engine dask reads and writes CSV or JSONL; use the local engine for Parquet")
         engine_options = {"workers": workers, "client": scheduler, "blocksize": blocksize or DEFAULT_BLOCKSIZE}
     elif scheduler is not None or blocksize is not None:
         raise ValueError("--scheduler and --blocksize need --engine dask")
@@ -83,7 +93,8 @@ def batch(input_path, output_path, column, fmt, top_k, threshold, probabilities,
         try:
             summary = run(
                 input_path, output_path, column, model=model, device=device, top_k=top_k, threshold=threshold,
-                probabilities=probabilities, fmt=fmt, encoding=encoding, delimiter=delimiter, header=not no_header,
+                other_threshold=other_threshold, probabilities=probabilities, fmt=fmt, encoding=encoding,
+                delimiter=delimiter, header=not no_header,
                 on_bad_rows=on_bad_rows, batch_size=batch_size, progress=bar, **engine_options,
             )
         finally:

@@ -19,7 +19,7 @@ import numpy as np
 from .columnar import NO_LABEL, STATUS_TEXT, Columns
 
 # json.dumps(..., ensure_ascii=False) escapes strings with this very function.
-_quote = json.encoder.encode_basestring
+json_quote = _quote = json.encoder.encode_basestring
 _cell = "{:.6f}".format  # output.probability_cell's format
 DECIMALS = 6  # JSONL probabilities are rounded to this many places (Python's round)
 
@@ -48,7 +48,7 @@ def top_label_cells(cols: Columns, k: int) -> list:
     return list(map((cols.labels + ("",)).__getitem__, cols.top_index[:, k].tolist()))
 
 
-def _floats(values: np.ndarray) -> list:
+def json_numbers(values: np.ndarray) -> list:
     """JSON numbers: ``float.__repr__`` (what json writes) of each value; "null" for NaN."""
     out = list(map(float.__repr__, values.tolist()))
     missing = np.isnan(values)
@@ -84,13 +84,13 @@ def json_objects(cols: Columns, *, decimals: int | None = None) -> list:
     unknown = list(map(_quote, cols.unknown_chars.tolist()))
     texts = list(map(_quote, cols.text.tolist()))
     keys = [_quote(label) for label in cols.labels]
-    per_label = [_floats(probs[:, j]) for j in range(len(keys))]
+    per_label = [json_numbers(probs[:, j]) for j in range(len(keys))]
     template = "{" + ", ".join(f"{key}: %s" for key in keys) + "}"
     prob_objects = list(map(template.__mod__, zip(*per_label)))
     none = np.flatnonzero(cols.label == NO_LABEL).tolist()
     for i in none:
         prob_objects[i] = "{}"
-    columns = [names, labels, _floats(conf), statuses, prob_objects, unknown, texts]
+    columns = [names, labels, json_numbers(conf), statuses, prob_objects, unknown, texts]
     template = ('{"name": %s, "label": %s, "confidence": %s, "status": %s, "probabilities": %s, '
                 '"unknown_chars": %s, "text": %s%s}')
     if top_p is not None:
@@ -98,7 +98,7 @@ def json_objects(cols: Columns, *, decimals: int | None = None) -> list:
         pairs = []
         for k in range(top_p.shape[1]):
             pairs.append(list(map(("[%s, %s]").__mod__, zip(
-                map(quoted.__getitem__, cols.top_index[:, k].tolist()), _floats(top_p[:, k])))))
+                map(quoted.__getitem__, cols.top_index[:, k].tolist()), json_numbers(top_p[:, k])))))
         tops = list(map((', "top": [' + ", ".join(["%s"] * len(pairs)) + "]").__mod__, zip(*pairs)))
         for i in none:
             tops[i] = ""  # no prediction: no top pairs, and to_dict leaves the key out
@@ -118,5 +118,5 @@ def _quote_or_null(value) -> str:
 
 
 __all__ = [
-    "probability_cells", "label_cells", "status_cells", "top_label_cells", "json_objects", "json_array", "rounded",
+    "probability_cells", "json_numbers", "json_quote", "label_cells", "status_cells", "top_label_cells", "json_objects", "json_array", "rounded",
 ]

@@ -22,6 +22,7 @@ def classify_frame(
     model=None,
     top_k: int | None = None,
     threshold: float | None = None,
+    other_threshold: float | None = None,
     probabilities: bool = False,
     device: str = "auto",
     client=None,
@@ -47,17 +48,17 @@ def classify_frame(
     dd, pd = _dataframe_modules()  # only here: classify_csv needs neither, nor do its workers
     if not isinstance(ddf, dd.DataFrame):
         raise TypeError(f"classify_frame needs a dask DataFrame, not {type(ddf).__name__}")
-    batch._check_options("csv", "error", top_k, 1, None, threshold, 0)
+    batch.check_options(top_k=top_k, threshold=threshold, other_threshold=other_threshold)
     columns = [str(c) for c in ddf.columns]
-    batch._refuse_prefixed(columns, "the DataFrame")
-    index = batch._column_index(column, columns, None, "the DataFrame")
+    batch.refuse_prefixed(columns, "the DataFrame")
+    index = batch.column_index(column, columns, None, "the DataFrame")
     card = model_card(model)
     ref = model_ref(card, device, client if client is not None else default_client())
-    check_top_k(card, top_k)
+    check_top_k(card, top_k, other_threshold)
     names = batch.result_columns(card.labels, top_k, probabilities)
     meta = ddf._meta.assign(**{name: pd.Series([], dtype=_str_dtype(pd)) for name in names})
     return ddf.map_partitions(
-        _classify_pandas, ddf.columns[index], ref, top_k, threshold, probabilities, names, meta=meta,
+        _classify_pandas, ddf.columns[index], ref, top_k, threshold, other_threshold, probabilities, names, meta=meta,
         token=f"nameort-{ref.sha256[:12]}",
     )
 
@@ -78,14 +79,15 @@ def _str_dtype(pd):
     return pd.Series(["x"]).dtype
 
 
-def _classify_pandas(part, column, ref, top_k, threshold, probabilities, names):
+def _classify_pandas(part, column, ref, top_k, threshold, other_threshold, probabilities, names):
     """In a task: one pandas partition with the result columns added."""
     import pandas as pd
 
     clf = cached_classifier(ref)
     values = part[column]
     texts = ["" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v) for v in values.tolist()]
-    cells = batch.result_cells(clf, texts, top_k=top_k, threshold=threshold, probabilities=probabilities)
+    cells = batch.result_cells(clf, texts, top_k=top_k, threshold=threshold, other_threshold=other_threshold,
+                               probabilities=probabilities)
     by_column = list(zip(*cells)) if cells else [() for _ in names]
     dtype = _str_dtype(pd)
     added = pd.DataFrame({name: pd.Series(col, index=part.index, dtype=dtype) for name, col in zip(names, by_column)})

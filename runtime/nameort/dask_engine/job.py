@@ -50,8 +50,9 @@ def classify_csv(
     device: str = "auto",
     top_k: int | None = None,
     threshold: float | None = None,
+    other_threshold: float | None = None,
     probabilities: bool = False,
-    fmt: str = "csv",
+    fmt: str | None = None,
     encoding: str = "utf-8",
     delimiter: str | None = None,
     header: bool = True,
@@ -78,21 +79,22 @@ def classify_csv(
     work. Other options as in ``nameort.batch.classify_csv``.
     """
     started = time.monotonic()
-    batch._check_options(fmt, on_bad_rows, top_k, batch_size, workers, threshold, memo_size)
+    fmt = batch.format_of(dst, fmt, "csv", ("csv", "jsonl"))
+    batch.check_options(fmt, on_bad_rows, top_k, batch_size, workers, threshold, memo_size, other_threshold)
     if blocksize is not None and blocksize < 1:
         raise ValueError("blocksize must be at least 1 byte, or None for one partition")
     if src == csvio.STDIO:
         raise ValueError("the dask engine reads a file its workers can open, not standard input")
     if dst == csvio.STDIO and not single_file:
         raise ValueError("part files need an output folder, not standard output")
-    delimiter = batch._delimiter(delimiter, src)
+    delimiter = batch.delimiter_for(delimiter, src)
     url, fs, path = _locate(src)
     if single_file and not _is_url(dst):
         csvio.check_destination(src if not _is_url(src) else csvio.STDIO, dst)
-    batch._allow_long_fields()
+    batch.allow_long_fields()
     head = read_head(fs, path, str(src), encoding, delimiter, header, column)
     card = model_card(model)
-    check_top_k(card, top_k)
+    check_top_k(card, top_k, other_threshold)
 
     timings = Counter()
     with client_for(client, workers) as cl:
@@ -101,7 +103,7 @@ def classify_csv(
         plan = Plan(
             url=url, name=str(src), encoding=encoding, first_codec=head["first_codec"], codec=head["codec"],
             delimiter=delimiter, line_ending=head["line_ending"], header=head["header"], width=head["width"],
-            column=column, col=head["col"], fmt=fmt, top_k=top_k, threshold=threshold,
+            column=column, col=head["col"], fmt=fmt, top_k=top_k, threshold=threshold, other_threshold=other_threshold,
             probabilities=probabilities, on_bad_rows=on_bad_rows, batch_size=batch_size, memo_size=memo_size,
             model=ref,
         )

@@ -125,10 +125,14 @@ def model_card(model):
     return read_card(resolve_model_path(model))
 
 
-def check_top_k(card, top_k: int | None) -> None:
-    """Refuse, before any work, a ``top_k`` beyond the model's labels (the lower bound is batch's check)."""
+def check_top_k(card, top_k: int | None, other_threshold: float | None = None) -> None:
+    """Refuse, before any work, a ``top_k`` beyond the model's labels (the lower bound is batch's check),
+    and an ``other_threshold`` for a model without a background label."""
+    from ..decision import check_other_threshold
+
     if top_k is not None and top_k > len(card.labels):
         raise ValueError(f"top_k must be between 1 and {len(card.labels)} (the number of labels), not {top_k}")
+    check_other_threshold(card.decision, other_threshold)
 
 
 def model_ref(card, device: str, client) -> ModelRef:

@@ -1,6 +1,6 @@
 """Reading the CSV input the way ``nameort batch`` does: its head on the client, a byte range on a worker.
 
-Every byte goes through ``csvio.Source``'s decoding and ``batch._RowReader``'s
+Every byte goes through ``csvio.Source``'s decoding and ``batch.RowReader``'s
 row handling, so partitions see exactly the rows (and raise exactly the
 errors, with the file's own line numbers) that ``nameort batch`` would. What is
 added here is what a byte range needs: a known line offset, the header
@@ -55,7 +55,7 @@ def read_head(fs, path, name, encoding, delimiter, header, column) -> dict:
     with fs.open(path, "rb") as binary:
         source = FileSource(binary, name, encoding, first_codec)
         source.sniff_line_ending()
-        rows = batch._RowReader(csv.reader(source.lines, delimiter=delimiter), source, header, "error")
+        rows = batch.RowReader(csv.reader(source.lines, delimiter=delimiter), source, header, "error")
         col = rows.start(column)
         size = fs.size(path)
         return {
@@ -91,7 +91,7 @@ class Records:
         self.overran = False
 
     @property
-    def line_num(self) -> int:  # batch._RowReader numbers its errors by it
+    def line_num(self) -> int:  # batch.RowReader numbers its errors by it
         return self.reader.line_num
 
     def __iter__(self):
@@ -106,8 +106,8 @@ class Records:
         return row
 
 
-class PartRows(batch._RowReader):
-    """``batch._RowReader`` for one partition, with line numbers counted from the start of the file."""
+class PartRows(batch.RowReader):
+    """``batch.RowReader`` for one partition, with line numbers counted from the start of the file."""
 
     def __init__(self, records, source, plan: Plan, first: bool, line_offset: int):
         super().__init__(records, source, plan.header is not None, plan.on_bad_rows)
@@ -116,8 +116,8 @@ class PartRows(batch._RowReader):
             self.header = list(plan.header) if plan.header is not None else None
             self.width = plan.width
 
-    def _bad_row_message(self, row, line):
-        return super()._bad_row_message(row, line + self.line_offset)
+    def bad_row_message(self, row, line):
+        return super().bad_row_message(row, line + self.line_offset)
 
-    def _csv_message(self, exc, line):
-        return super()._csv_message(exc, line + self.line_offset)
+    def csv_message(self, exc, line):
+        return super().csv_message(exc, line + self.line_offset)

@@ -1,7 +1,7 @@
 """Pass two, in a task on a worker: one partition's byte range through ``nameort.batch``'s own pipeline.
 
 A task reads bytes [start, end) of the input, parses them with the csv module
-(``reading``), classifies and formats them with ``batch._Job``, and returns
+(``reading``), classifies and formats them with ``batch.Job``, and returns
 the output bytes, or writes them to a part file and returns its path. A range
 whose last record is still open at its end comes back ``overran`` instead:
 its start may be right, its end is not, so the job runs it again merged with
@@ -44,6 +44,7 @@ class Plan:
     fmt: str
     top_k: int | None
     threshold: float | None
+    other_threshold: float | None
     probabilities: bool
     on_bad_rows: str
     batch_size: int
@@ -66,37 +67,40 @@ class PartResult:
     error: Exception | None = None  # a NameortError for the user (returned, not raised: no worker log noise)
 
 
-_memos: dict = {}  # (thread, model, format options) -> batch._Memo, in this process
+_memos: dict = {}  # (thread, model, format options) -> batch.Memo, in this process
 _memos_lock = threading.Lock()
 
 
 def _memo_for(plan: Plan):
-    """A ``batch._Memo`` kept across this thread's partitions: names repeat across partitions as within them.
+    """A ``batch.Memo`` kept across this thread's partitions: names repeat across partitions as within them.
 
     Its entries are rendered results, so it is keyed by everything that shapes
     them; one per thread, so concurrent tasks never share one.
     """
-    key = (threading.get_ident(), plan.model.sha256, plan.fmt, plan.top_k, plan.threshold, plan.probabilities,
-           plan.memo_size)
+    key = (threading.get_ident(), plan.model.sha256, plan.fmt, plan.top_k, plan.threshold, plan.other_threshold,
+           plan.probabilities, plan.memo_size)
     memo = _memos.get(key)
     if memo is None:
         with _memos_lock:
             for old in [k for k in _memos if k[0] == key[0]]:  # one memo per thread: the latest job's
                 del _memos[old]
-            memo = _memos[key] = batch._Memo(plan.memo_size)
+            memo = _memos[key] = batch.Memo(plan.memo_size)
     return memo
 
 
 class _TimedModel:
-    """The classifier as ``batch._Job`` uses it, adding up the seconds spent in the model."""
+    """The classifier as ``batch.Job`` uses it, adding up the seconds spent running the model."""
 
     def __init__(self, clf):
-        self.clf, self.labels, self.seconds = clf, clf.labels, 0.0
+        self.clf, self.seconds = clf, 0.0
 
-    def predict_many(self, names, **kwargs):
+    def __getattr__(self, name):  # everything else is the classifier's own
+        return getattr(self.clf, name)
+
+    def probabilities(self, texts, **kwargs):
         t = time.perf_counter()
         try:
-            return self.clf.predict_many(names, **kwargs)
+            return self.clf.probabilities(texts, **kwargs)
         finally:
             self.seconds += time.perf_counter() - t
 
@@ -117,7 +121,7 @@ def classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: i
 
 
 def _classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: int, part_path):
-    batch._allow_long_fields()  # the limit is per process: a worker must accept what `nameort batch` accepts
+    batch.allow_long_fields()  # the limit is per process: a worker must accept what `nameort batch` accepts
     t0 = time.perf_counter()
     clf = cached_classifier(plan.model)
     t1 = time.perf_counter()
@@ -135,12 +139,12 @@ def _classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: 
     out = io.StringIO(newline="")
     try:
         col = rows.start(plan.column) if first else plan.col
-        job = batch._Job(
-            model, rows, col, plan.fmt, plan.top_k, plan.threshold, plan.probabilities, plan.delimiter,
-            plan.line_ending, plan.batch_size, 1, plan.memo_size, None, time.monotonic(),
+        job = batch.Job(
+            model, rows, col, top_k=plan.top_k, threshold=plan.threshold, other_threshold=plan.other_threshold,
+            batch_size=plan.batch_size, workers=1,
+            memo=_memo_for(plan),  # carried over from this thread's earlier partitions of the same job kind
         )
-        job.memo = _memo_for(plan)  # carried over from this thread's earlier partitions of the same job kind
-        job._pipeline(out)
+        job.run(_format(plan, clf.labels, out))
     except NameortError:
         if lines.exhausted and not final:  # an error in a record cut short by the range's end
             return PartResult(None, None, overran=True)
@@ -150,11 +154,8 @@ def _classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: 
     t3 = time.perf_counter()
     text = out.getvalue()
     if not first and plan.header is not None and part_path is None and plan.fmt == "csv":
-        # One output file: only the first partition keeps the header batch._Job wrote.
-        head = io.StringIO(newline="")
-        batch._CsvFormat(head, clf.labels, plan.top_k, plan.probabilities, plan.delimiter, plan.line_ending,
-                         plan.width).begin(list(plan.header))
-        head = head.getvalue()
+        # One output file: only the first partition keeps the header batch.Job wrote.
+        head = _format(plan, clf.labels, io.StringIO(newline="")).header_text(list(plan.header))
         assert text.startswith(head)
         text = text[len(head):]
     data = text.encode("utf-8")
@@ -175,3 +176,11 @@ def _classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: 
         data, written, rows=rows.count, skipped=rows.skipped, counts=dict(job.counts),
         model_names=job.model_names, timings=timings,
     )
+
+
+def _format(plan: Plan, labels, out):
+    """The output format ``nameort batch`` would use for this job, writing to ``out``."""
+    if plan.fmt == "csv":
+        return batch.CsvFormat(out, labels, plan.top_k, plan.probabilities, plan.delimiter, plan.line_ending,
+                               plan.width)
+    return batch.JsonlFormat(out, labels, plan.top_k, plan.probabilities, plan.width)

@@ -1,0 +1,213 @@
+"""Classify the names in one column of a file: streaming, every row kept, in order.
+
+``classify_csv`` reads a CSV (or Parquet) input in chunks of rows and writes
+each row back with its fields unchanged, followed by result columns whose
+names all start with ``nameort_``:
+
+* ``nameort_label``, ``nameort_confidence``, ``nameort_status``, ``nameort_unknown_chars``;
+* with ``top_k``: ``nameort_top1_label``, ``nameort_top1_probability``, ... ;
+* with ``probabilities``: ``nameort_p_<label>`` for every label, in model order.
+
+JSONL output has one object per row: the original fields keyed by header name
+(``column_1``, ``column_2``, ... without a header; a repeated name gets
+``.1``, ``.2``, ...), then ``nameort_label``, ``nameort_confidence``,
+``nameort_status``, ``nameort_unknown_chars`` and, when asked, ``nameort_top``
+(``[[label, probability], ...]``) and ``nameort_probabilities``. Parquet
+output keeps every input column with its type and appends the result columns
+typed (labels and statuses as strings, probabilities as float64, null where
+there is no prediction); see ``parquet``.
+
+The name column is a header name, or a 1-based position (as in ``cut -f``):
+a header name wins; a number that is not a header name is a position. Rows
+with an empty or unusable name keep their place, with empty label and
+confidence and a status saying why. A CSV row with the wrong number of fields
+is an error (with its line number), or is left out (``on_bad_rows="skip"``,
+counted in the summary), or is kept with the status ``bad_row``
+(``"mark"``): a short row is padded with empty fields, and the fields of a
+long row beyond the header's width follow the result columns, so the result
+columns are always in the same place.
+
+The modules: ``options`` (checks and constants), ``reading`` (CSV rows and
+the name column), ``formats`` (CSV and JSONL output), ``parquet`` (Parquet in
+and out, with pyarrow), ``memo`` (recent results by name), ``job`` (the
+loop around a pool of model threads). Every engine (``nameort batch``, the
+Dask engine, ``classify_frame``) classifies through ``nameort.columnar``.
+Output goes through ``csvio.AtomicFile``: no partial file, ever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import sys
+import time
+
+from .. import csvio
+from ..errors import OutputError
+from .formats import CsvFormat, JsonlFormat, csv_cells, result_cells, result_columns, unique_keys
+from .job import Job, Progress, Summary
+from .memo import Memo
+from .options import (
+    BAD_ROW, CHUNK_BYTES, DEFAULT_BATCH_SIZE, FIELD_LIMIT, FORMATS, INPUT_FORMATS, JOB_NAMES, MEMO_NAME_CHARS,
+    MEMO_SIZE, MODEL_BATCH, ON_BAD_ROWS, PREFIX, allow_long_fields, check_model_options, check_options,
+    delimiter_for, format_of,
+)
+from .reading import RowReader, column_index, listing, refuse_prefixed
+
+
+def classify_csv(
+    src,
+    dst,
+    column,
+    *,
+    model=None,
+    device: str = "auto",
+    top_k: int | None = None,
+    threshold: float | None = None,
+    other_threshold: float | None = None,
+    probabilities: bool = False,
+    fmt: str | None = None,
+    input_format: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    header: bool = True,
+    on_bad_rows: str = "error",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
+    progress=None,
+    memo_size: int = MEMO_SIZE,
+) -> Summary:
+    """Classify column ``column`` of ``src`` into ``dst``; returns a ``Summary``.
+
+    ``src`` / ``dst``: paths, or ``"-"`` for stdin / stdout. ``dst`` is
+    replaced only when the whole job succeeded. ``fmt`` (output) and
+    ``input_format``: ``csv``, ``jsonl`` (output only) or ``parquet``; by
+    default from the file extension (``.parquet``, ``.jsonl``; anything else
+    and stdin/stdout: CSV). ``column``: a header name, or a 1-based position
+    (int or digits). ``model``: a ``Classifier``, a model name or path, or
+    None for the bundled model. ``other_threshold``: the background label's
+    operating point (models with one). ``delimiter``: default tab for
+    ``.tsv`` / ``.tab`` inputs, else comma; the output uses the same, and the
+    line ending of the input's first line. The output is UTF-8.
+    ``batch_size``: rows per chunk. ``workers``: model threads (default: all
+    cores). ``progress``: called with a ``Progress`` after each chunk.
+    ``memo_size``: distinct names remembered across chunks (0: none).
+    Errors the user can fix raise ``InputError`` / ``OutputError`` (both
+    ``NameortError``), ``MissingDependencyError`` (Parquet without pyarrow)
+    or ``ValueError``, with one-line messages.
+    """
+    started = time.monotonic()
+    fmt = format_of(dst, fmt, "csv")
+    input_format = format_of(src, input_format, "csv", INPUT_FORMATS)
+    check_options(fmt, on_bad_rows, top_k, batch_size, workers, threshold, memo_size, other_threshold)
+    if fmt == "parquet" and on_bad_rows == "mark":
+        raise ValueError("--on-bad-rows mark cannot go to Parquet (its columns are fixed); use skip, or CSV output")
+    if "parquet" in (fmt, input_format):
+        from . import parquet  # one line naming the extra when pyarrow is missing
+    delimiter = delimiter_for(delimiter, src)
+    csvio.check_destination(src, dst)
+    allow_long_fields()
+
+    from ..classifier import Classifier, default_threads
+
+    with contextlib.ExitStack() as stack:
+        if input_format == "parquet":
+            rows = parquet.ParquetRows(src)
+            stack.callback(rows.source.close)
+        else:
+            source = csvio.Source(src, encoding)
+            stack.callback(source.close)
+            source.sniff_line_ending()
+            rows = RowReader(csv.reader(source.lines, delimiter=delimiter), source, header, on_bad_rows)
+        col = rows.start(column)
+        if isinstance(model, Classifier):
+            classifier = model
+        else:
+            # One session is enough: the pool threads share it (ONNX Runtime's run is thread-safe).
+            classifier = stack.enter_context(Classifier.load(model, device=device, threads=1))
+        check_model_options(classifier, top_k, other_threshold)
+        job = Job(
+            classifier, rows, col, top_k=top_k, threshold=threshold, other_threshold=other_threshold,
+            batch_size=batch_size, workers=workers or default_threads(), memo_size=memo_size, progress=progress,
+            started=started,
+        )
+        options = (classifier.labels, top_k, probabilities)
+        line_ending = getattr(rows.source, "line_ending", "\n")
+        counts = _write(dst, fmt, lambda out: _format(fmt, out, rows, options, delimiter, line_ending), job)
+    return Summary(
+        rows=rows.count,
+        written=rows.count - rows.skipped,
+        skipped=rows.skipped,
+        statuses=dict(counts.most_common()),
+        seconds=time.monotonic() - started,
+        output=str(dst),
+        model_names=job.model_names,
+    )
+
+
+def _format(fmt, out, rows, options, delimiter, line_ending):
+    """The output format object for ``fmt``, writing to ``out`` (text, or binary for Parquet)."""
+    labels, top_k, probabilities = options
+    width = rows.width or 0
+    if fmt == "parquet":
+        from .parquet import ParquetFormat
+
+        return ParquetFormat(out, rows, labels, top_k, probabilities)
+    if getattr(rows, "typed", False):  # Parquet rows: their cells are made text (CSV) or JSON values here
+        from .parquet import TypedCsvFormat, TypedJsonlFormat
+
+        cls = TypedCsvFormat if fmt == "csv" else TypedJsonlFormat
+        return cls(out, rows, labels, top_k, probabilities, delimiter, line_ending)
+    if fmt == "csv":
+        return CsvFormat(out, labels, top_k, probabilities, delimiter, line_ending, width)
+    return JsonlFormat(out, labels, top_k, probabilities, width)
+
+
+def _write(dst, fmt, make_format, job):
+    """Run ``job`` into ``dst``: an ``AtomicFile`` moved into place on success, or stdout."""
+    binary = fmt == "parquet"
+    if dst == csvio.STDIO:
+        out = sys.stdout.buffer if binary else io.TextIOWrapper(
+            sys.stdout.buffer, encoding="utf-8", newline="", write_through=False)
+        try:
+            fmt_obj = make_format(out)
+            counts = job.run(fmt_obj)
+            _close(fmt_obj)
+            out.flush()
+        except BrokenPipeError:
+            raise  # the reader went away (| head): the caller decides
+        except OSError as exc:
+            raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+        finally:
+            if not binary:
+                with contextlib.suppress(ValueError, OSError):
+                    out.detach()  # sys.stdout stays open for its owner
+        return counts
+    atomic = csvio.AtomicFile(dst)
+    try:
+        try:
+            fmt_obj = make_format(atomic.file.buffer if binary else atomic.file)
+            counts = job.run(fmt_obj)
+            _close(fmt_obj)
+        except OSError as exc:  # reading errors are InputErrors by now: this is the output
+            raise atomic.write_error(exc) from None
+        atomic.commit()
+    finally:
+        atomic.discard()
+    return counts
+
+
+def _close(fmt_obj) -> None:
+    close = getattr(fmt_obj, "close", None)
+    if close is not None:
+        close()
+
+
+__all__ = [
+    "classify_csv", "result_columns", "result_cells", "csv_cells", "Summary", "Progress", "Job", "Memo",
+    "RowReader", "CsvFormat", "JsonlFormat", "column_index", "refuse_prefixed", "listing", "unique_keys",
+    "check_options", "check_model_options", "delimiter_for", "allow_long_fields", "format_of",
+    "PREFIX", "BAD_ROW", "FORMATS", "INPUT_FORMATS", "ON_BAD_ROWS", "DEFAULT_BATCH_SIZE", "CHUNK_BYTES",
+    "MEMO_NAME_CHARS", "MEMO_SIZE", "JOB_NAMES", "MODEL_BATCH", "FIELD_LIMIT",
+]

@@ -1,0 +1,170 @@
+"""The job loop: read a chunk, classify the names not seen lately on a pool of threads, write in order.
+
+``Job.run(fmt)`` takes chunks from a reader (``RowReader`` for CSV,
+``parquet.ParquetRows``), looks each distinct name up in the memo and in the
+jobs already in flight, and submits the rest, ``JOB_NAMES`` at a time, to a
+pool of ``workers`` threads. A pool thread runs ``columnar.classify`` (ONNX
+Runtime releases the GIL) and renders the results with ``fmt.render``;
+this thread keeps parsing, and writes each chunk, strictly in input order, as
+soon as its names are known. At most ``workers + 1`` chunks are in flight, so
+memory is bounded by the chunk size and the memo, never by the input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .. import rendering
+from ..columnar import classify
+from .memo import Memo
+from .options import BAD_ROW, DEFAULT_BATCH_SIZE, JOB_NAMES, MEMO_SIZE, MODEL_BATCH
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running job is; handed to the ``progress`` callback after each chunk."""
+
+    rows: int  # input rows done (written or skipped)
+    bytes_read: int  # input bytes read so far (a little read-ahead included)
+    total_bytes: int | None  # input size, when it is a regular file
+    seconds: float  # since the job started
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a finished job did."""
+
+    rows: int  # input rows, header excluded
+    written: int  # rows written (rows - skipped)
+    skipped: int  # bad rows left out (on_bad_rows="skip")
+    statuses: dict = field(default_factory=dict)  # status -> rows, most frequent first
+    seconds: float = 0.0  # wall time of the whole job, model loading included
+    output: str = ""  # where the result went ("-" for stdout)
+    model_names: int = 0  # distinct texts the model was run on (the rest came from the memo or were empty)
+
+    def text(self) -> str:
+        """One line: rows, time, rate, counts per status, skipped rows."""
+        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        line = f"{self.rows:,} rows in {self.seconds:.1f} s ({rate:,.0f} rows/s)"
+        if self.statuses:
+            line += ": " + ", ".join(f"{status} {count:,}" for status, count in self.statuses.items())
+        if self.skipped:
+            line += f"; {self.skipped:,} bad rows skipped"
+        return line
+
+
+class _Chunk:
+    """Rows in flight: read, waiting for the model, then written."""
+
+    def __init__(self, rows, names, bad, upto, position):
+        self.rows, self.names, self.bad = rows, names, bad
+        self.upto = upto  # input rows done once this chunk is written (skipped ones included)
+        self.position = position  # input bytes consumed when it was read
+        self.known = {}  # name -> (status, rendered) found in the memo
+        self.waits = []  # futures whose results cover the other names
+        self.jobs = []  # (future, names) submitted for this chunk
+
+
+class Job:
+    """One run over a reader: ``run(fmt)`` writes every row through ``fmt`` and returns the counts per status.
+
+    ``rows``: a reader with ``chunk(size) -> (rows, bad)``, ``names_of(rows, bad, col)``,
+    ``count``, ``ended``, ``header`` and a ``source`` (``consumed()``, ``size``).
+    ``memo``: a ``Memo`` to use (one is made of ``memo_size`` otherwise), so a
+    caller running several jobs of the same kind can carry one across them.
+    """
+
+    def __init__(
+        self, classifier, rows, col, *, top_k=None, threshold=None, other_threshold=None,
+        batch_size: int = DEFAULT_BATCH_SIZE, workers: int = 1, memo: Memo | None = None,
+        memo_size: int = MEMO_SIZE, progress=None, started: float | None = None,
+    ):
+        self.classifier = classifier
+        self.rows, self.col = rows, col
+        self.top_k, self.threshold, self.other_threshold = top_k, threshold, other_threshold
+        self.batch_size, self.workers = batch_size, workers
+        self.memo = memo if memo is not None else Memo(memo_size)
+        self.pending = {}  # name -> future of an earlier chunk's job that will classify it
+        self.progress = progress
+        self.started = time.monotonic() if started is None else started
+        self.model_names = 0  # distinct texts the model ran
+        self.counts = Counter()
+        self.format = None
+
+    def run(self, fmt) -> Counter:
+        """Every row through ``fmt`` (``begin`` first), in input order."""
+        self.format = fmt
+        rows = self.rows
+        fmt.begin(rows.header)
+        if self.col is None:  # an empty input
+            return self.counts
+        inflight = deque()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nameort-batch")
+        try:
+            while not rows.ended:
+                chunk_rows, bad = rows.chunk(self.batch_size)
+                inflight.append(self._submit(pool, chunk_rows, bad))
+                while len(inflight) > self.workers:
+                    self._finish(inflight.popleft())
+            while inflight:
+                self._finish(inflight.popleft())
+        finally:
+            pool.shutdown(wait=not inflight, cancel_futures=True)
+        return self.counts
+
+    def _submit(self, pool, chunk_rows, bad) -> _Chunk:
+        names = self.rows.names_of(chunk_rows, bad, self.col)
+        chunk = _Chunk(chunk_rows, names, bad, self.rows.count, self.rows.source.consumed())
+        memo, pending, known = self.memo, self.pending, chunk.known
+        misses, waits = [], set()
+        for name in dict.fromkeys(names):
+            if name is None:
+                continue
+            found = memo.get(name)
+            if found is not None:
+                known[name] = found
+            elif name in pending:
+                waits.add(pending[name])
+            else:
+                misses.append(name)
+        for i in range(0, len(misses), JOB_NAMES):
+            part = misses[i : i + JOB_NAMES]
+            future = pool.submit(self._classify, part)
+            pending.update(dict.fromkeys(part, future))
+            chunk.jobs.append((future, part))
+            waits.add(future)
+        chunk.waits = list(waits)
+        return chunk
+
+    def _classify(self, names) -> tuple:
+        """In a pool thread: ({name: (status, rendered)}, texts the model ran) for distinct names."""
+        cols = classify(
+            self.classifier, names, top_k=self.top_k, threshold=self.threshold,
+            other_threshold=self.other_threshold, batch_size=MODEL_BATCH,
+        )
+        return dict(zip(names, zip(rendering.status_cells(cols), self.format.render(cols)))), cols.model_texts
+
+    def _finish(self, chunk: _Chunk) -> None:
+        results = chunk.known
+        for future in chunk.waits:
+            results.update(future.result()[0])
+        pending = self.pending
+        for future, part in chunk.jobs:
+            found, ran = future.result()
+            self.memo.add(found)
+            self.model_names += ran
+            for name in part:
+                if pending.get(name) is future:
+                    del pending[name]
+        rendered = {name: entry[1] for name, entry in results.items()}
+        rendered[None] = self.format.placeholder  # marked bad rows; the format rearranges them
+        self.format.write(chunk.rows, chunk.names, rendered, chunk.bad)
+        counts = self.counts
+        for name, n in Counter(chunk.names).items():
+            counts[BAD_ROW if name is None else results[name][0]] += n
+        if self.progress is not None:
+            elapsed = time.monotonic() - self.started
+            self.progress(Progress(chunk.upto, chunk.position, self.rows.source.size, elapsed))
