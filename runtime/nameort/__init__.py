@@ -10,7 +10,7 @@ The runtime needs numpy and ONNX Runtime, never torch:
 from .errors import DeviceError, InputError, MissingDependencyError, ModelError, NameortError, OutputError
 
 __all__ = [
-    "Classifier", "Prediction",
+    "Classifier", "Prediction", "classify_frame",
     "NameortError", "ModelError", "DeviceError", "MissingDependencyError", "InputError", "OutputError",
 ]
 __version__ = "0.1.0"
@@ -22,4 +22,8 @@ def __getattr__(name):
         from . import classifier
 
         return getattr(classifier, name)
+    if name == "classify_frame":  # pandas / polars are never imported by nameort itself
+        from .frame import classify_frame
+
+        return classify_frame
     raise AttributeError(f"module 'nameort' has no attribute {name!r}")
