@@ -88,7 +88,7 @@ def classifier():
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server("--max-names", "100", "--max-body-bytes", "200000", "--body-timeout", "1")
+    s = Server("--max-names", "100", "--max-body-bytes", "200000", "--read-timeout", "1")
     yield s
     code, _, err = s.stop()
     assert code == 0, err
@@ -245,6 +245,15 @@ def test_a_slow_body_gets_408_and_the_server_carries_on(server):
     assert server.get("/healthz")[:2] == (200, {"status": "ok"})
 
 
+@pytest.mark.parametrize("start", [b"", b"GET /v1/classify?name=Rossi HTTP/1.1\r\nHost: x\r\n"])
+def test_a_client_that_never_finishes_its_headers_is_disconnected(server, start):
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(start)
+        started = time.monotonic()
+        assert sock.recv(4096) == b""  # closed by the server, not by our timeout
+    assert 0.9 < time.monotonic() - started < 5
+
+
 def test_64_concurrent_clients_get_exactly_the_in_process_results(server, classifier):
     import random
 
@@ -274,7 +283,7 @@ def test_model_endpoint(server, classifier):
     assert body["sha256"] == classifier.card.model_sha256
     assert body["provider"] == "CPUExecutionProvider"
     assert body["metrics"]["test_accuracy"] == classifier.card.metrics["test_accuracy"]
-    assert body["limits"] == {"max_names": 100, "max_body_bytes": 200000, "body_timeout_s": 1.0}
+    assert body["limits"] == {"max_names": 100, "max_body_bytes": 200000, "read_timeout_s": 1.0}
     assert f"sha256 {classifier.card.model_sha256}" in server.ready_lines[0]
 
 
@@ -418,3 +427,14 @@ def test_without_starlette_and_uvicorn_serve_names_the_extra_and_the_runtime_sti
     assert proc.stderr == (
         "nameort: error: nameort serve needs starlette and uvicorn: pip install 'nameort[serve]'\n"
     )
+
+
+def test_the_h11_parser_gets_the_same_header_deadline(classifier):
+    s = Server("--http", "h11", "--read-timeout", "1")
+    try:
+        assert s.get(query("Rossi"))[1] == expected(classifier, ["Rossi"])[0]
+        with socket.create_connection((s.host, s.port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+            assert sock.recv(4096) == b""
+    finally:
+        assert s.stop()[0] == 0

@@ -31,8 +31,10 @@ from .serve import settings as defaults
               help="Most names in one POST.")
 @click.option("--max-body-bytes", type=click.IntRange(min=1), default=defaults.DEFAULT_MAX_BODY_BYTES,
               show_default=True, help="Largest request body; larger ones get 413 before they are read.")
-@click.option("--body-timeout", type=click.FloatRange(min=0, min_open=True), default=defaults.DEFAULT_BODY_TIMEOUT,
-              show_default=True, help="Seconds a request body may take to arrive (then 408).")
+@click.option("--read-timeout", type=click.FloatRange(min=0, min_open=True), default=defaults.DEFAULT_READ_TIMEOUT,
+              show_default=True,
+              help="Seconds a client has to send a request's headers (else the connection is closed), "
+              "and again its body (else 408).")
 @click.option("--limit-concurrency", type=click.IntRange(min=1), default=defaults.DEFAULT_LIMIT_CONCURRENCY,
               show_default=True, help="Connections and requests per worker before new ones get 503.")
 @click.option("--keep-alive", type=click.IntRange(min=1), default=defaults.DEFAULT_KEEP_ALIVE, show_default=True,
@@ -46,7 +48,7 @@ from .serve import settings as defaults
 @click.option("--access-log", is_flag=True, help="Log every request to stderr.")
 @click.option("--loop", type=click.Choice(["auto", "asyncio", "uvloop"]), default="auto", hidden=True)
 @click.option("--http", type=click.Choice(["auto", "h11", "httptools"]), default="auto", hidden=True)
-def serve(host, port, model, device, workers, threads, max_names, max_body_bytes, body_timeout, limit_concurrency,
+def serve(host, port, model, device, workers, threads, max_names, max_body_bytes, read_timeout, limit_concurrency,
           keep_alive, graceful_timeout, api_key, cors_origins, access_log, loop, http):
     """Serve the model over HTTP: GET/POST /v1/classify, /v1/model, /healthz, /docs.
 
@@ -74,7 +76,7 @@ def serve(host, port, model, device, workers, threads, max_names, max_body_bytes
         threads=threads,
         max_names=max_names,
         max_body_bytes=max_body_bytes,
-        body_timeout=body_timeout,
+        read_timeout=read_timeout,
         api_key=api_key,
         cors_origins=tuple(cors_origins),
         workers=workers,

@@ -5,6 +5,7 @@ Modules, one concern each:
 - ``settings``: what the command line decided, passed to every worker process;
 - ``validate``: query strings and JSON bodies to (names, options), or a 4xx;
 - ``body``: reading a request body under a size cap and a deadline;
+- ``protocol``: uvicorn's HTTP protocols with a deadline for request headers;
 - ``engine``: the one function every classify request goes through;
 - ``jsonenc``: JSON in and out (orjson when installed);
 - ``openapi``: the OpenAPI document and the offline /docs page;

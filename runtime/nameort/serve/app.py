@@ -66,7 +66,7 @@ class Service:
             "limits": {
                 "max_names": self.settings.max_names,
                 "max_body_bytes": self.settings.max_body_bytes,
-                "body_timeout_s": self.settings.body_timeout,
+                "read_timeout_s": self.settings.read_timeout,
             },
         }
         self.engine = Engine(classifier)
@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
     async def classify_post(request: Request) -> Response:
         engine = ready_engine()
         try:
-            raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
+            raw = await read_body(request, settings.max_body_bytes, settings.read_timeout)
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is listening any more
         try:

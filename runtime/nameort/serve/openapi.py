@@ -72,7 +72,7 @@ def document(settings: Settings) -> dict:
                             }}},
                         },
                         **errors,
-                        "408": _error_response(f"The body did not arrive within {settings.body_timeout:g} s."),
+                        "408": _error_response(f"The body did not arrive within {settings.read_timeout:g} s (--read-timeout)."),
                         "413": _error_response("The body is over the size limit, or there are too many names."),
                     },
                 },

@@ -20,6 +20,7 @@ import socket
 
 from ..errors import NameortError
 from .app import LOAD_FAILURE_EXIT
+from .protocol import protocol_path
 from .settings import DEFAULT_GRACEFUL_TIMEOUT, DEFAULT_KEEP_ALIVE, DEFAULT_LIMIT_CONCURRENCY, ENV_VAR, Settings
 
 APP = "nameort.serve.app:app_from_env"
@@ -76,7 +77,7 @@ def run(
         log_level=log_level,
         access_log=access_log,
         loop=loop,
-        http=http,
+        http=protocol_path(http),
         lifespan="on",
         server_header=False,
     )

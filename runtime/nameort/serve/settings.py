@@ -15,7 +15,7 @@ API_KEY_ENV = "NAMEORT_API_KEY"
 
 DEFAULT_MAX_NAMES = 10_000
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
-DEFAULT_BODY_TIMEOUT = 30.0  # seconds for a whole request body to arrive
+DEFAULT_READ_TIMEOUT = 30.0  # seconds a client has for a request's headers, and again for its body
 DEFAULT_LIMIT_CONCURRENCY = 256  # connections + requests per worker before uvicorn answers 503
 DEFAULT_KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open
 DEFAULT_GRACEFUL_TIMEOUT = 30  # seconds SIGTERM waits for in-flight requests
@@ -29,7 +29,7 @@ class Settings:
     threads: int | None = None  # CPU cores each worker's classifier uses
     max_names: int = DEFAULT_MAX_NAMES
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     api_key: str | None = None  # required on /v1/* when set
     cors_origins: tuple = field(default_factory=tuple)  # CORS stays off when empty
     url: str = ""  # where the server listens, for the ready line
