@@ -198,12 +198,31 @@ def wrk(url, script, connections, seconds) -> dict:
     return r
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (the worker processes), from /proc."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    total = 0
+    for p in [pid, *map(int, children)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def measure(server: Running, get_lua, post_lua, args) -> dict:
+    """wrk figures, plus the server's CPU time per request: less sensitive to other load than req/s."""
+    cpu0 = cpu_seconds(server.proc.pid)
     get = wrk(server.url, get_lua, 32, args.seconds)
+    cpu1 = cpu_seconds(server.proc.pid)
     post = wrk(server.url, post_lua, 16, args.seconds)
+    cpu2 = cpu_seconds(server.proc.pid)
     return {
         "get_req_s": get["req_s"], "get_p50_ms": get["p50_us"] / 1e3, "get_p99_ms": get["p99_us"] / 1e3,
+        "get_cpu_us": (cpu1 - cpu0) / get["requests"] * 1e6,
         "post_req_s": post["req_s"], "post_names_s": post["req_s"] * POST_NAMES, "post_p99_ms": post["p99_us"] / 1e3,
+        "post_cpu_us_per_name": (cpu2 - cpu1) / (post["requests"] * POST_NAMES) * 1e6,
         "errors": get["socket_errors"] + get["status_errors"] + post["socket_errors"] + post["status_errors"],
     }
 
@@ -242,8 +261,9 @@ def main():
                     server.stop()
                 m = rounds[name][-1]
                 print(f"round {r + 1} {name:16} GET {m['get_req_s']:8,.0f} req/s p50 {m['get_p50_ms']:6.1f} ms "
-                      f"p99 {m['get_p99_ms']:6.1f} ms | POST {m['post_names_s']:9,.0f} names/s "
-                      f"p99 {m['post_p99_ms']:6.1f} ms | errors {m['errors']}", flush=True)
+                      f"p99 {m['get_p99_ms']:6.1f} ms cpu {m['get_cpu_us']:5.0f} us/req | POST "
+                      f"{m['post_names_s']:9,.0f} names/s p99 {m['post_p99_ms']:6.1f} ms cpu "
+                      f"{m['post_cpu_us_per_name']:5.1f} us/name | errors {m['errors']}", flush=True)
             print(f"round {r + 1}: load average {load:.2f} before, {os.getloadavg()[0]:.2f} after "
                   f"({os.cpu_count()} CPUs)", flush=True)
     report(rounds, args)
@@ -254,12 +274,14 @@ def report(rounds, args):
     base = med["baseline"]
     print(f"\nmedians over {args.rounds} round(s) of {args.seconds} s; GET at 32 connections, "
           f"POST of {POST_NAMES} distinct names at 16 connections")
-    print(f"{'server':18} {'GET req/s':>10} {'x base':>7} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'POST names/s':>13} {'x base':>7} {'p99 ms':>7}")
+    print(f"{'server':18} {'GET req/s':>10} {'x base':>7} {'p50 ms':>7} {'p99 ms':>7} {'cpu us':>7} "
+          f"{'POST names/s':>13} {'x base':>7} {'p99 ms':>7} {'cpu us/name':>12}")
     for name, m in med.items():
         print(f"{name:18} {m['get_req_s']:10,.0f} {m['get_req_s'] / base['get_req_s']:7.2f} {m['get_p50_ms']:7.1f} "
-              f"{m['get_p99_ms']:7.1f} {m['post_names_s']:13,.0f} {m['post_names_s'] / base['post_names_s']:7.2f} "
-              f"{m['post_p99_ms']:7.1f}")
+              f"{m['get_p99_ms']:7.1f} {m['get_cpu_us']:7.0f} {m['post_names_s']:13,.0f} "
+              f"{m['post_names_s'] / base['post_names_s']:7.2f} {m['post_p99_ms']:7.1f} "
+              f"{m['post_cpu_us_per_name']:12.1f}")
+    print("(cpu: the server's CPU time per request / per name, all its processes; wrk's own CPU not counted)")
     best_get = max((n for n in med if n != "baseline"), key=lambda n: med[n]["get_req_s"], default=None)
     best_post = max((n for n in med if n != "baseline"), key=lambda n: med[n]["post_names_s"], default=None)
     if best_get:

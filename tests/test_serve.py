@@ -68,9 +68,9 @@ class Server:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         return self.request("POST", "/v1/classify", body, {"Content-Type": "application/json", **(headers or {})})
 
-    def stop(self, timeout=20):
+    def stop(self, timeout=20, sig=signal.SIGTERM):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout)
         finally:
@@ -429,12 +429,28 @@ def test_without_starlette_and_uvicorn_serve_names_the_extra_and_the_runtime_sti
     )
 
 
-def test_the_h11_parser_gets_the_same_header_deadline(classifier):
+def test_the_h11_parser_gets_the_same_header_deadline_and_ctrl_c_is_a_clean_stop(classifier):
     s = Server("--http", "h11", "--read-timeout", "1")
     try:
         assert s.get(query("Rossi"))[1] == expected(classifier, ["Rossi"])[0]
         with socket.create_connection((s.host, s.port), timeout=10) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")
             assert sock.recv(4096) == b""
+    finally:
+        code, out, _ = s.stop(sig=signal.SIGINT)
+    assert code == 0 and out.strip().endswith("nameort serve: stopped (SIGINT)")
+
+
+def test_connections_over_the_concurrency_limit_get_503_and_the_server_recovers(classifier):
+    s = Server("--limit-concurrency", "3")
+    try:
+        idle = [socket.create_connection((s.host, s.port), timeout=10) for _ in range(3)]
+        time.sleep(0.2)
+        status, body, _ = s.get(query("Rossi"))
+        assert (status, body) == (503, "Service Unavailable")
+        for sock in idle:
+            sock.close()
+        time.sleep(0.2)
+        assert s.get(query("Rossi"))[1] == expected(classifier, ["Rossi"])[0]
     finally:
         assert s.stop()[0] == 0
