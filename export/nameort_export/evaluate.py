@@ -63,9 +63,12 @@ def evaluate_model(
 
     # An open-set model's "other" rows are re-drawn from the recorded background files, ratio and seed.
     other = tuple(record.get("other") or ())
+    # A model with merged labels read more files than it has labels: "files" records them.
+    files = tuple(record["files"]) if record.get("files") else (labels[:-1] if other else labels)
     dataset = build_dataset(
-        data_dir, labels[:-1] if other else labels, record["shared"], other,
+        data_dir, files, record["shared"], other,
         float(record.get("other_ratio", 1.0)), int(record["seed"]),
+        dedupe=bool(record.get("dedupe", False)), merge=tuple(tuple(p) for p in record.get("merge") or ()),
     )
     if dataset.labels != labels:
         raise ModelError(f"{card.sidecar_path}: the recorded data gives labels {list(dataset.labels)}, not {list(labels)}")

@@ -85,6 +85,13 @@ _RECIPE_OPTIONS = (
     click.option("--patience", type=int, default=None, help="Stop after this many epochs without validation gain."),
     click.option("--shared", type=click.Choice(["drop", "keep"]), default=None,
                  help="Spellings under several labels: drop them (default) or keep them under each."),
+    click.option("--dedupe/--no-dedupe", default=None,
+                 help="Keep each spelling once per label (default: every line of the files is a row)."),
+    click.option("--merge", default=None,
+                 help="Read one label's file as another label: SOURCE=TARGET[,...], e.g. Scottish=English."),
+    click.option("--logit-adjust", type=click.FloatRange(0, None), default=None,
+                 help="Class balancing: subtract this times log(label share) from the logits after training "
+                      "(1: as if every label were equally common; default 0)."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
     click.option("--threads", type=int, default=None, help="torch CPU threads (default 1: fastest for these models)."),
 )
@@ -100,7 +107,7 @@ def _recipe_config(data_dir, recipe: dict):
     """The TrainConfig the recipe options describe (unset options keep the preset's values)."""
     from nameort_train.background import resolve_other
     from nameort_train.config import DEFAULT_PRESET, preset_config
-    from nameort_train.data import resolve_labels
+    from nameort_train.data import parse_merge, resolve_labels
 
     labels = resolve_labels(recipe["labels"], data_dir)
     return preset_config(
@@ -112,6 +119,9 @@ def _recipe_config(data_dir, recipe: dict):
         foreign_letters=recipe["foreign_letters"],
         other_budget=recipe["other_budget"],
         shared=recipe["shared"],
+        dedupe=recipe["dedupe"],
+        merge=parse_merge(recipe["merge"]) if recipe["merge"] is not None else None,
+        logit_adjust=recipe["logit_adjust"],
         seed=recipe["seed"],
         hidden_size=recipe["hidden"],
         num_layers=recipe["layers"],
@@ -200,7 +210,8 @@ def crossval(data_dir, folds, repeats, cv_seed, lolo, plot_dir, as_json, **recip
     config = _recipe_config(data_dir, recipe)
     if lolo and not config.other:
         raise click.UsageError("--lolo needs --other (a background label to leave languages out of)")
-    dataset = build_dataset(data_dir, config.labels, config.shared, config.other, config.other_ratio, config.seed)
+    dataset = build_dataset(data_dir, config.labels, config.shared, config.other, config.other_ratio, config.seed,
+                            dedupe=config.dedupe, merge=config.merge)
     progress = None if as_json else (lambda e: click.echo(f"repeat {e['repeat'] + 1} fold {e['fold'] + 1}: "
                                                           + _figure_line(e), err=True))
     result = cross_validate(dataset, config, folds=folds, repeats=repeats, seed=cv_seed, on_fold=progress)

@@ -177,11 +177,11 @@ def add_background(
 
 
 def build_dataset(data_dir, labels, shared: str, other=(), other_ratio: float = DEFAULT_OTHER_RATIO,
-                  seed: int = 0, exclude_texts=frozenset()) -> NamesDataset:
+                  seed: int = 0, exclude_texts=frozenset(), dedupe: bool = False, merge=()) -> NamesDataset:
     """The training data of a run: the real labels (``load_dataset``), plus ``other`` when asked.
 
     Training and ``nameort evaluate`` both call this, so evaluation re-derives
     exactly the rows (and split) a model was trained on from its recorded config.
     """
-    dataset = load_dataset(data_dir, labels, shared)
+    dataset = load_dataset(data_dir, labels, shared, dedupe=dedupe, merge=merge)
     return add_background(dataset, data_dir, tuple(other), other_ratio, seed, exclude_texts)

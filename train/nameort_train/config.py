@@ -33,6 +33,8 @@ class TrainConfig:
     shared: str = "drop"  # spellings under several labels: "drop" them (notebook) or "keep" under each
     split: tuple = DEFAULT_SPLIT  # train / validation / test fractions
     seed: int = 0  # drives the split, the initial weights, dropout and batch order
+    dedupe: bool = False  # one row per (spelling, label): repeated lines neither train twice nor test twice
+    merge: tuple = ()  # (source, target) label pairs: the source file is read as the target (Scottish=English)
     # Open set (background.py): files whose names form a label "other" after the real ones; () = closed set
     other: tuple = ()
     other_ratio: float = 1.0  # "other" gets this many times the mean real-label count
@@ -52,6 +54,11 @@ class TrainConfig:
     lr: float = 3e-3  # Adam learning rate (the notebook's 5e-6 barely moves the weights)
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     label_smoothing: float = 0.0  # cross-entropy label smoothing (0: none)
+    # Class balancing by post-hoc logit adjustment: after training, tau * log(training share of
+    # each label) is subtracted from the head's bias, so 1.0 answers as if every label were
+    # equally common (0: the training mix). Measured on 18 languages it beat class-weighted
+    # loss at every accuracy (docs/languages.md), and it costs nothing at inference.
+    logit_adjust: float = 0.0
     grad_clip: float = 1.0  # max gradient norm; tanh RNNs occasionally spike
     patience: int = 12  # stop after this many epochs without a better validation score
     device: str = "auto"  # "auto" (CUDA when torch sees it), "cpu" or "cuda"
@@ -79,6 +86,10 @@ class TrainConfig:
             problems.append("patience must be at least 1")
         if not 0.0 <= self.dropout < 1.0:
             problems.append("dropout must be in [0, 1)")
+        if self.logit_adjust < 0:
+            problems.append("logit_adjust must not be negative")
+        if any(len(pair) != 2 for pair in self.merge):
+            problems.append("merge must hold (source, target) label pairs")
         if not self.lr > 0:
             problems.append("lr must be positive")
         if self.other_threshold is not None and not 0.0 <= self.other_threshold <= 1.0:
@@ -96,7 +107,8 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self) | {
-            "labels": list(self.labels), "split": list(self.split), "other": list(self.other)
+            "labels": list(self.labels), "split": list(self.split), "other": list(self.other),
+            "merge": [list(pair) for pair in self.merge],
         }
 
     @classmethod
@@ -105,6 +117,7 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in known}
         values["labels"] = tuple(values.get("labels", DEFAULT_LABELS))
         values["split"] = tuple(values.get("split", DEFAULT_SPLIT))
+        values["merge"] = tuple(tuple(pair) for pair in values.get("merge", ()))
         values["other"] = tuple(values.get("other", ()))
         return cls(**values)
 

@@ -103,7 +103,8 @@ def torch_threads(count: int):
 
 def _train(data_dir, config, run_dir, on_epoch) -> Checkpoint:
     device = resolve_device(config.device)
-    dataset = build_dataset(data_dir, config.labels, config.shared, config.other, config.other_ratio, config.seed)
+    dataset = build_dataset(data_dir, config.labels, config.shared, config.other, config.other_ratio, config.seed,
+                            dedupe=config.dedupe, merge=config.merge)
     splits = split_indices(dataset, config.seed, config.split)
     for name in ("train", "validation", "test"):
         if not splits[name]:
@@ -146,6 +147,10 @@ def _train(data_dir, config, run_dir, on_epoch) -> Checkpoint:
         labels=dataset.labels,
         data={
             "labels": list(dataset.labels),
+            # The files read: the labels plus any merged into another (merge), and how rows were kept.
+            "files": list(config.labels),
+            "dedupe": config.dedupe,
+            "merge": [list(pair) for pair in config.merge],
             "shared": config.shared,
             "seed": config.seed,
             "split": list(config.split),
@@ -211,7 +216,26 @@ def fit_rows(dataset, rows: dict, config: TrainConfig, device=None, on_epoch=Non
     )
     best_state, best_epoch, history = _fit(model, parts, config, on_epoch)
     model.load_state_dict(best_state)
+    if config.logit_adjust:
+        best_state = adjust_logits(model, parts["train"][1], config.logit_adjust)
     return Fitted(model.eval(), model_config, best_state, best_epoch, history, parts)
+
+
+@torch.no_grad()
+def adjust_logits(model, train_targets: torch.Tensor, tau: float) -> dict:
+    """Subtract ``tau * log(share of each label in training)`` from the output bias; return the new weights.
+
+    Post-hoc logit adjustment (Menon et al., 2021): a network trained on the
+    natural mix learns each label's share as part of its logits; taking
+    ``tau`` times its log back out trades the big labels' accuracy for the
+    small labels' recall, without retraining and at no inference cost (it is
+    only a bias). A label with no training row counts as one row.
+    """
+    counts = torch.bincount(train_targets.cpu(), minlength=model.config.num_classes).clamp(min=1).double()
+    shift = (tau * torch.log(counts / counts.sum())).float()
+    final = model.head if isinstance(model.head, torch.nn.Linear) else model.head[-1]
+    final.bias -= shift.to(final.bias.device)
+    return copy.deepcopy(model.state_dict())
 
 
 @torch.no_grad()

@@ -1,0 +1,152 @@
+"""The many-label recipe (issue 12): dedupe, merge, a split that keeps spellings together, logit adjustment.
+
+Everything runs on small label files written to tmp_path, so each rule is
+checked on rows we can count by hand; the bundled 18-language model itself is
+checked in test_languages_model.py.
+"""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from nameort.cli import main
+from nameort_train.config import TrainConfig, preset_config
+from nameort_train.data import DataError, load_dataset, parse_merge, split_indices
+from nameort_train.model import ModelConfig, build_model
+from nameort_train.train import adjust_logits
+
+
+def write_files(folder, files: dict):
+    folder.mkdir(parents=True, exist_ok=True)
+    for label, names in files.items():
+        (folder / f"{label}.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def small_dir(tmp_path):
+    # Highland is a near-copy of Anglo (as Scottish.txt of English.txt): 2 of its 3 names are Anglo's.
+    return write_files(tmp_path / "names", {
+        "Anglo": ["Smith", "Brown", "Smith", "Jones", "Smith", "Clark"],
+        "Highland": ["Smith", "Brown", "Macleod"],
+        "Nippon": ["Sato", "Sato", "Sato", "Ito"],
+    })
+
+
+def test_dedupe_keeps_one_row_per_spelling_and_label(small_dir):
+    plain = load_dataset(small_dir, ("Anglo", "Highland", "Nippon"), shared="keep")
+    assert plain.counts() == {"Anglo": 6, "Highland": 3, "Nippon": 4}
+    deduped = load_dataset(small_dir, ("Anglo", "Highland", "Nippon"), shared="keep", dedupe=True)
+    assert deduped.counts() == {"Anglo": 4, "Highland": 3, "Nippon": 2}
+    # First occurrences, in file order; a spelling under two labels stays under both.
+    assert deduped.names == ("Smith", "Brown", "Jones", "Clark", "Smith", "Brown", "Macleod", "Sato", "Ito")
+    assert deduped.targets == (0, 0, 0, 0, 1, 1, 1, 2, 2)
+
+
+def test_merge_reads_the_near_copy_as_its_target(small_dir):
+    d = load_dataset(small_dir, ("Anglo", "Highland", "Nippon"), shared="keep", dedupe=True,
+                     merge=(("Highland", "Anglo"),))
+    assert d.labels == ("Anglo", "Nippon")
+    # Highland's Smith and Brown were Anglo's already; only Macleod is new.
+    assert d.counts() == {"Anglo": 5, "Nippon": 2}
+    assert d.names[:5] == ("Smith", "Brown", "Jones", "Clark", "Macleod")
+    # The merged file was read, so it is fingerprinted for evaluate's data check.
+    assert set(d.files_sha256) == {"Anglo", "Highland", "Nippon"}
+    # With shared="drop", merging first means Smith and Brown are no longer "under two labels".
+    dropped = load_dataset(small_dir, ("Anglo", "Highland", "Nippon"), merge=(("Highland", "Anglo"),))
+    assert dropped.removed == () and dropped.counts() == {"Anglo": 9, "Nippon": 4}
+
+
+def test_merge_errors(small_dir):
+    with pytest.raises(DataError, match="cannot merge Scots into Anglo"):
+        load_dataset(small_dir, ("Anglo", "Nippon"), merge=(("Scots", "Anglo"),))
+    with pytest.raises(DataError, match="cannot merge Highland into Anglo"):
+        load_dataset(small_dir, ("Anglo", "Highland", "Nippon"), merge=(("Highland", "Anglo"), ("Anglo", "Nippon")))
+    assert parse_merge("Scottish=English, Manx=English") == (("Scottish", "English"), ("Manx", "English"))
+    assert parse_merge(None) == () and parse_merge("") == ()
+    for bad in ("Scottish", "Scottish=", "=English", "English=English", "A=B,A=C"):
+        with pytest.raises(DataError, match="--merge"):
+            parse_merge(bad)
+
+
+def test_split_keeps_identical_spellings_on_one_side(tmp_path):
+    # 40 spellings shared by two labels, each also repeated: every copy must land in one split.
+    shared = [f"Name{i}" for i in range(40)]
+    folder = write_files(tmp_path / "names", {
+        "Left": shared + shared[:10] + [f"Left{i}" for i in range(60)],
+        "Right": shared + [f"Right{i}" for i in range(60)],
+    })
+    d = load_dataset(folder, ("Left", "Right"), shared="keep")
+    for seed in range(5):
+        parts = split_indices(d, seed)
+        side = {}
+        for part, rows in parts.items():
+            for i in rows:
+                assert side.setdefault(d.names[i], part) == part, d.names[i]
+        assert sorted(sum(parts.values(), [])) == list(range(len(d.names)))
+
+
+def test_logit_adjustment_subtracts_the_log_share():
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=5, sequence_length=4, num_classes=3, hidden_size=8, num_layers=1,
+                         dropout=0.0, head="last", head_hidden=1)
+    model = build_model(config).eval()
+    x = torch.zeros(2, 4, 5)
+    x[:, 0, 1] = 1.0
+    before = model(x).detach()
+    targets = torch.tensor([0] * 6 + [1] * 3 + [2] * 1)  # shares 0.6, 0.3, 0.1
+    state = adjust_logits(model, targets, 0.5)
+    after = model(x).detach()
+    expected = before - 0.5 * torch.log(torch.tensor([0.6, 0.3, 0.1]))
+    assert torch.allclose(after, expected, atol=1e-5)
+    # The returned weights are the adjusted ones (they go into the checkpoint).
+    assert torch.equal(state["head.bias"], model.head.bias)
+
+
+def test_config_round_trips_the_recipe():
+    config = preset_config("small", labels=("Anglo", "Highland", "Nippon"), dedupe=True,
+                           merge=(("Highland", "Anglo"),), logit_adjust=0.75, shared="keep")
+    data = json.loads(json.dumps(config.to_json()))
+    assert data["merge"] == [["Highland", "Anglo"]] and data["dedupe"] is True and data["logit_adjust"] == 0.75
+    assert TrainConfig.from_json(data) == config
+
+
+def test_train_export_evaluate_with_the_recipe(tmp_path):
+    """Through the CLI: merged labels in the sidecar, and evaluate re-derives the same deduplicated test split."""
+    rows = {
+        "Anglo": [f"{s}son" for s in ("Ander", "Ben", "Carl", "Dal", "Ed", "Fer", "Gib", "Har", "Ib", "Jon")] * 2,
+        "Highland": ["Andersonn", "Benson", "Macleod", "Macrae"],
+        "Nippon": [f"{s}moto" for s in ("Ya", "Sa", "Ta", "Ka", "Ha", "Na", "Ma", "Wa", "Ra", "Fu")],
+    }
+    data = write_files(tmp_path / "names", rows)
+    run, model = tmp_path / "run", tmp_path / "model"
+    runner = CliRunner()
+    result = runner.invoke(main, [
+        "train", "--data", str(data), "--out", str(run), "--labels", "all", "--shared", "keep", "--dedupe",
+        "--merge", "Highland=Anglo", "--logit-adjust", "1", "--epochs", "2", "--quiet",
+    ])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", str(run), "--out", str(model)])
+    assert result.exit_code == 0, result.output
+    card = json.loads((model / "model.onnx.json").read_text())
+    assert card["labels"] == ["Anglo", "Nippon"]
+    record = card["training"]["data"]
+    assert record["files"] == ["Anglo", "Highland", "Nippon"] and record["merge"] == [["Highland", "Anglo"]]
+    # 10 Anglo spellings + Andersonn, Macleod, Macrae (Benson is Anglo's already) and 10 Nippon ones.
+    assert record["counts"] == {"Anglo": 13, "Nippon": 10} and record["dedupe"] is True
+    assert card["training"]["config"]["logit_adjust"] == 1.0
+    result = runner.invoke(main, ["evaluate", str(model), "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["count"] == record["split_sizes"]["test"] == 2 and metrics["unscored"] == 0
+    assert metrics["recorded_accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+def test_merge_option_is_a_one_line_error(tmp_path, small_dir):
+    result = CliRunner().invoke(main, [
+        "train", "--data", str(small_dir), "--out", str(tmp_path / "run"), "--labels", "all", "--merge", "Highland",
+    ])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1].startswith("nameort: error: --merge 'Highland'")
