@@ -546,6 +546,8 @@ def test_page_in_chromium_matches_the_python_runtime(served):
     assert typed["name"] == "Tribbiani" and typed["label"] == want[0]["label"]
     assert abs(typed["confidence"] - want[0]["confidence"]) <= 1e-5
     assert typed["label"] in report["typed"]["shown"]
+    # The model line names the bundled model the site was built from.
+    assert report["model_info"].startswith(f"Model from {BUNDLED_MODEL_DIR.name} (model/): "), report["model_info"]
     # Offline: everything came from the local server.
     assert all(r["url"].startswith(served) for r in report["requests"]), report["requests"]
     assert report["first_result_ms"] is not None
@@ -701,6 +703,8 @@ def test_page_answers_the_background_label_as_python_does(kind, tmp_path):
         assert report["results"][names.index(name)]["label"] == other, name
     assert report["results"][names.index("MÜLLER")]["label"] == clf.predict("MÜLLER").label
     assert {r["label"] for r in again["results"]} >= {other, "unknown"}
+    assert report["model_info"].startswith("Model from model/: "), report["model_info"]  # not a bundled model
+    assert f"answers {other} ({meaning}) from P({other}) ≥ " in report["model_info"], report["model_info"]
     # Under the typed name: the answer, what it means, and why.
     typed = report["typed"]
     assert typed["result"]["label"] == other and meaning in typed["shown"], typed

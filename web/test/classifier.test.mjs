@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Classifier, readSidecar } from "../classifier.js";
+import { Classifier, otherMeaning, readSidecar } from "../classifier.js";
 
 const sidecar = () => ({
   format: "nameort-model",
@@ -62,4 +62,12 @@ test("predictions have Prediction.to_dict's fields, and none for unusable names"
   assert.deepEqual(empty, { name: "  ", label: null, confidence: null, status: "empty", probabilities: {}, unknown_chars: "", text: "" });
   assert.equal(unsupported.status, "unsupported");
   assert.equal(unsupported.unknown_chars, "z");
+});
+
+test("the background label is explained in words from the model's other labels", () => {
+  assert.equal(otherMeaning(["German", "Italian", "other"], "other"), "not German or Italian");
+  assert.equal(otherMeaning(["other", "German"], "other"), "not German");
+  assert.equal(otherMeaning(["German", "Italian", "Spanish", "Polish", "other"], "other"), "not German, Italian, Spanish or Polish");
+  const many = ["A", "B", "C", "D", "E", "F"];
+  assert.equal(otherMeaning([...many, "rest"], "rest"), "none of the 6 other labels");
 });

@@ -4,8 +4,8 @@
 //        [--screenshot out.png] [--width 900] [--height 700] [--type-name Tribbiani]
 //
 // Waits for <body data-done="1"> (the page sets it after a ?names= run), then
-// prints one JSON object: {results, error, first_result_ms, done_ms, bytes,
-// requests, console, typed}. `bytes` is what crossed the network (bodies + headers,
+// prints one JSON object: {results, error, model_info, first_result_ms, done_ms,
+// bytes, requests, console, typed}. `bytes` is what crossed the network (bodies + headers,
 // from the DevTools protocol); first_result_ms is the page's own mark, measured
 // from navigation start. Exit status 1 when the page failed or timed out.
 //
@@ -79,10 +79,12 @@ async function main() {
     const state = await page.evaluate(() => ({
       text: document.getElementById("results").textContent,
       error: document.body.dataset.error ?? null,
+      info: document.getElementById("model-info").textContent,
       first: document.body.dataset.firstResultMs ?? null,
       done: performance.now(),
     }));
     report.error = state.error;
+    report.model_info = state.info;
     report.results = state.error ? null : JSON.parse(state.text);
     report.first_result_ms = state.first === null ? null : Number(state.first);
     report.done_ms = Math.round(state.done);
