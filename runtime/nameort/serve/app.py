@@ -15,8 +15,8 @@ import os
 import sys
 import threading
 
+import anyio
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
@@ -30,8 +30,13 @@ from .settings import Settings
 from .validate import BadRequest, parse_body, parse_query
 
 # Up to this many names a request is answered on the event loop (a few hundred
-# microseconds); larger ones run in a thread so they do not stall the others.
+# microseconds); larger ones run in a thread, so the loop keeps accepting
+# requests and answering /healthz meanwhile. One such thread per worker: the
+# work is mostly Python holding the GIL, and measured on 2 cores, 16 POSTs of
+# 500 names in 16 threads at once cost 20-50% more CPU per name than taking
+# turns (benchmarks/serve_bench.py).
 INLINE_MAX_NAMES = 64
+MODEL_THREADS = 1
 # Exit status of a worker process whose model cannot load: uvicorn's supervisor
 # stops every worker when one exits with its STARTUP_FAILURE (3) instead of
 # restarting it forever, and ``runner`` then exits with nameort's usual 2.
@@ -46,6 +51,7 @@ class Service:
         self.settings = settings
         self.engine: Engine | None = None
         self.model_facts: dict | None = None
+        self.limiter = None  # made in the event loop: the thread large requests take turns in
 
     def load(self) -> None:
         from ..classifier import Classifier
@@ -108,7 +114,9 @@ def create_app(settings: Settings) -> Starlette:
         names, options = parse_body(body, settings.max_names)
         if len(names) <= INLINE_MAX_NAMES:
             return json_response(engine.classify(names, options))
-        return json_response(await run_in_threadpool(engine.classify, names, options))
+        return json_response(
+            await anyio.to_thread.run_sync(engine.classify, names, options, limiter=service.limiter)
+        )
 
     async def model(request: Request) -> Response:
         ready_engine()
@@ -126,6 +134,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        service.limiter = anyio.CapacityLimiter(MODEL_THREADS)
         threading.Thread(target=_load, args=(service,), name="nameort-load", daemon=True).start()
         yield
         service.close()
