@@ -173,14 +173,9 @@ def classify(
     names = names if isinstance(names, list) else list(names)
     n = len(names)
     labels = tuple(classifier.labels)
-    index = {}
-    for name in names:  # dict.fromkeys would do, but the position of each is needed below
-        index.setdefault(name, len(index))
-    distinct = list(index)
+    distinct, inverse = _distinct(names)
     m = len(distinct)
-    same_rows = m == n
-    inverse = None if same_rows else np.fromiter(map(index.__getitem__, names), np.intp, n)
-    del index
+    same_rows = inverse is None
 
     texts, flags, unknown = _prepare(classifier, distinct)
     usable = np.flatnonzero((flags & NO_PREDICTION) == 0)
@@ -189,16 +184,13 @@ def classify(
     probabilities = np.full((m, len(labels)), np.nan)
     model_texts = 0
     if len(usable):
-        usable_texts = [texts[i] for i in usable.tolist()] if len(usable) != m else texts
-        row_of = {}
-        for text in usable_texts:
-            row_of.setdefault(text, len(row_of))
-        model_texts = len(row_of)
+        usable_texts = list(map(texts.__getitem__, usable.tolist())) if len(usable) != m else texts
+        model_input, rows = _distinct(usable_texts)  # names that differ may read alike ("Rossi ", "Rossi")
+        model_texts = len(model_input)
         kwargs = {} if batch_size is None else {"batch_size": batch_size}
-        probs = classifier.probabilities(list(row_of), **kwargs)
-        if model_texts != len(usable_texts):
-            probs = probs[np.fromiter(map(row_of.__getitem__, usable_texts), np.intp, len(usable_texts))]
-        del row_of
+        probs = classifier.probabilities(model_input, **kwargs)
+        if rows is not None:
+            probs = probs[rows]
         best, conf = decide(probs, classifier.card.decision, labels, other_threshold=other_threshold,
                             foreign=_foreign(classifier, unknown, flags, usable))
         best = best.astype(np.int16)
@@ -231,6 +223,16 @@ def classify(
         status=flags, unknown_chars=unknown_col, text=text_col, probabilities=probabilities,
         top_index=top_index, top_probability=top_probability, model_texts=model_texts,
     )
+
+
+def _distinct(values: list):
+    """(the distinct values in order of first appearance, each value's index among them or None when all differ)."""
+    first = dict.fromkeys(values)
+    if len(first) == len(values):
+        return values, None
+    distinct = list(first)
+    position = dict(zip(distinct, range(len(distinct))))
+    return distinct, np.fromiter(map(position.__getitem__, values), np.intp, len(values))
 
 
 def _prepare(classifier, distinct: list):

@@ -16,6 +16,7 @@ import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from .. import rendering
 from ..columnar import classify
@@ -118,18 +119,23 @@ class Job:
     def _submit(self, pool, chunk_rows, bad) -> _Chunk:
         names = self.rows.names_of(chunk_rows, bad, self.col)
         chunk = _Chunk(chunk_rows, names, bad, self.rows.count, self.rows.source.consumed())
-        memo, pending, known = self.memo, self.pending, chunk.known
-        misses, waits = [], set()
-        for name in dict.fromkeys(names):
-            if name is None:
-                continue
-            found = memo.get(name)
-            if found is not None:
-                known[name] = found
-            elif name in pending:
-                waits.add(pending[name])
-            else:
-                misses.append(name)
+        memo, pending = self.memo, self.pending
+        distinct = dict.fromkeys(names)
+        distinct.pop(None, None)  # marked bad rows
+        # One C-speed pass finds the names never seen lately; only the others need a closer look.
+        new, old = memo.new, memo.old
+        misses = [name for name in distinct if name not in new and name not in old and name not in pending]
+        waits = set()
+        if len(misses) < len(distinct):
+            known, fresh = chunk.known, set(misses)
+            for name in distinct:
+                if name in fresh:
+                    continue
+                found = memo.get(name)
+                if found is not None:
+                    known[name] = found
+                else:
+                    waits.add(pending[name])
         for i in range(0, len(misses), JOB_NAMES):
             part = misses[i : i + JOB_NAMES]
             future = pool.submit(self._classify, part)
@@ -156,15 +162,12 @@ class Job:
             found, ran = future.result()
             self.memo.add(found)
             self.model_names += ran
-            for name in part:
-                if pending.get(name) is future:
-                    del pending[name]
-        rendered = {name: entry[1] for name, entry in results.items()}
-        rendered[None] = self.format.placeholder  # marked bad rows; the format rearranges them
+            # Only this chunk submitted these names, and no later chunk resubmits a pending name.
+            deque(map(pending.pop, part), maxlen=0)
+        results[None] = (BAD_ROW, self.format.placeholder)  # marked bad rows; the format rearranges them
+        rendered = dict(zip(results.keys(), map(itemgetter(1), results.values())))
         self.format.write(chunk.rows, chunk.names, rendered, chunk.bad)
-        counts = self.counts
-        for name, n in Counter(chunk.names).items():
-            counts[BAD_ROW if name is None else results[name][0]] += n
+        self.counts.update(map(itemgetter(0), map(results.__getitem__, chunk.names)))
         if self.progress is not None:
             elapsed = time.monotonic() - self.started
             self.progress(Progress(chunk.upto, chunk.position, self.rows.source.size, elapsed))
