@@ -1,7 +1,7 @@
 // The nameort encoder in JavaScript: names -> the model's one-hot input.
 //
 // A line-by-line mirror of runtime/nameort/encoding.py (the one encoder the
-// model was trained with). tests/test_web.py generates vectors with the Python
+// model was trained with). tests/web_vectors.py generates vectors with the Python
 // runtime and web/test/encoder.test.mjs checks this file against them, so any
 // drift between the two fails the test suite.
 //

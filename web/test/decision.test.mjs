@@ -1,7 +1,7 @@
 // The decision rules of web/classifier.js (temperature, background label,
 // foreign letters, threshold, top-k) against the Python runtime.
 //
-// tests/test_web.py runs the runtime's own Classifier on a stand-in session that
+// tests/web_vectors.py runs the runtime's own Classifier on a stand-in session that
 // answers fixed logits per text, for models with and without a "decision" entry,
 // and writes every prediction into the vectors (NAMEORT_WEB_VECTORS). Here the
 // same logits go through web/classifier.js on a stand-in onnxruntime-web

@@ -2,7 +2,7 @@
 //
 // Run through pytest (tests/test_web.py), which generates the vectors and sets
 // NAMEORT_WEB_VECTORS; by hand:
-//   python -c "import sys; sys.path.insert(0, 'tests'); import test_web; test_web.write_vectors('/tmp/v.json')"
+//   python -c "import sys; sys.path.insert(0, 'tests'); import web_vectors; web_vectors.write_vectors('/tmp/v.json')"
 //   NAMEORT_WEB_VECTORS=/tmp/v.json node --test web/test/*.test.mjs
 
 import assert from "node:assert/strict";
