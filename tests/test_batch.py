@@ -488,3 +488,93 @@ def test_the_progress_line_shows_rows_rate_and_eta():
     assert "25%" in line and "50,000 rows" in line and "5,000 rows/s" in line and "ETA 0:30" in line
     piped = _ProgressBar.render(Progress(rows=50_000, bytes_read=250, total_bytes=None, seconds=10.0))
     assert piped == "50,000 rows  5,000 rows/s"  # stdin: no size, so no bar and no ETA
+
+
+def test_the_memo_saves_model_work(tmp_path, data_dir, clf, monkeypatch):
+    # 3,000 rows of 40 names in chunks of 50: the model must run each name once, however the
+    # chunks fall; without the memo every chunk runs its names again.
+    names = (data_dir / "German.txt").read_text(encoding="utf-8").split()[:40]
+    rng = random.Random(3)
+    src = write_rows(tmp_path / "in.csv", [["name"]] + [[rng.choice(names)] for _ in range(3000)])
+    ran = []
+    real = clf.probabilities
+    monkeypatch.setattr(clf, "probabilities", lambda texts, **kw: ran.extend(texts) or real(texts, **kw))
+    summary = classify_csv(src, tmp_path / "memo.csv", "name", model=clf, batch_size=50, workers=1)
+    assert sorted(ran) == sorted(set(names)) and summary.model_names == len(set(names))
+    ran.clear()
+    summary = classify_csv(src, tmp_path / "nomemo.csv", "name", model=clf, batch_size=50, workers=1, memo_size=0)
+    assert len(ran) == summary.model_names > 20 * len(set(names))  # 60 chunks, each running its own names
+    assert (tmp_path / "memo.csv").read_bytes() == (tmp_path / "nomemo.csv").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_the_output_is_byte_for_byte_the_per_name_path(tmp_path, clf, fmt):
+    # One model job (under 512 distinct names) formatted one Prediction at a time, as batch did before
+    # the columnar path: probability_cell for CSV cells, round(v, 6) and json for JSONL.
+    from nameort.batch import MODEL_BATCH
+    from nameort.output import probability_cell
+    from test_columnar import HOSTILE, random_names, reference
+
+    names = [n for n in HOSTILE if "\udcff" not in n and len(n) < 1000] + random_names(clf, 300, seed=5)
+    names = [n.replace("\x00", "") for n in names]
+    rows = [["id", "name"]] + [[str(i), n] for i, n in enumerate(names)]
+    src = write_rows(tmp_path / "in.csv", rows)
+    dst = tmp_path / f"out.{fmt}"
+    classify_csv(src, dst, "name", model=clf, top_k=2, threshold=0.6, probabilities=True)
+    distinct = list(dict.fromkeys(n for n in names))
+    made = dict(zip(distinct, reference(clf, distinct, top_k=2, threshold=0.6, batch_size=MODEL_BATCH)))
+    if fmt == "csv":
+        out = io.StringIO(newline="")
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(rows[0] + result_columns(clf.labels, top_k=2, probabilities=True))
+        for row in rows[1:]:
+            p = made[row[1]]
+            top = [c for i in range(2) for c in ((p.top[i][0], probability_cell(p.top[i][1])) if p.top else ("", ""))]
+            writer.writerow(row + [p.label or "", probability_cell(p.confidence), p.status, p.unknown_chars] + top
+                            + [probability_cell(p.probabilities.get(label)) for label in clf.labels])
+        assert dst.read_text(encoding="utf-8") == out.getvalue()
+    else:
+        def r(v):
+            return None if v is None else round(v, 6)
+
+        lines = []
+        for row in rows[1:]:
+            p = made[row[1]]
+            lines.append(json.dumps({
+                "id": row[0], "name": row[1], "nameort_label": p.label, "nameort_confidence": r(p.confidence),
+                "nameort_status": p.status, "nameort_unknown_chars": p.unknown_chars,
+                "nameort_top": [[label, r(v)] for label, v in p.top],
+                "nameort_probabilities": {label: r(v) for label, v in p.probabilities.items()},
+            }, ensure_ascii=False) + "\n")
+        assert dst.read_text(encoding="utf-8") == "".join(lines)
+
+
+def test_the_output_format_follows_the_extension(tmp_path, clf):
+    src = write_rows(tmp_path / "in.csv", PEOPLE)
+    assert batch(src, "-o", tmp_path / "out.jsonl", "-c", "surname").exit_code == 0
+    first = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["surname"] == "Rossi" and first["nameort_status"] == "ok"
+    assert batch(src, "-o", tmp_path / "forced.jsonl", "-c", "surname", "--format", "csv").exit_code == 0
+    assert read_rows(tmp_path / "forced.jsonl")[0] == PEOPLE[0] + RESULT
+
+
+def test_other_threshold_reaches_batch(tmp_path, clf):
+    import shutil
+
+    from nameort.sidecar import BUNDLED_MODEL_DIR, MODEL_FILENAME
+
+    model = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, model)
+    sidecar = model / (MODEL_FILENAME + ".json")
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    data["decision"] = {"other_label": "Italian", "other_threshold": 0.9}
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    src = write_rows(tmp_path / "in.csv", PEOPLE)
+    assert batch(src, "-o", tmp_path / "a.csv", "-c", "surname", "--model", model, "--other-threshold", "0").exit_code == 0
+    labels = {row[4] for row in read_rows(tmp_path / "a.csv")[1:] if row[6] != "empty"}
+    assert labels == {"Italian"}  # every usable name reaches an operating point of 0
+    assert batch(src, "-o", tmp_path / "b.csv", "-c", "surname", "--model", model, "--other-threshold", "1").exit_code == 0
+    assert "Italian" not in {row[4] for row in read_rows(tmp_path / "b.csv")[1:]}
+    refused = batch(src, "-o", tmp_path / "c.csv", "-c", "surname", "--other-threshold", "0.5")
+    assert refused.exit_code != 0 and "background label" in refused.stderr
+    assert not (tmp_path / "c.csv").exists()
