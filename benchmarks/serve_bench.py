@@ -22,6 +22,13 @@ around ``Classifier.predict`` (``predict_many`` for POST), HTTP/1.1 keep-alive;
 hidden). Each round measures every server; the report gives medians over
 rounds and ratios to the baseline of the same run. The load average is printed
 with every round: on a shared machine, compare ratios, not absolute figures.
+
+Reading the baseline: ``http.server`` writes the headers and the body in two
+send calls, so on a keep-alive connection each response waits for the
+client's delayed ACK (about 40 ms on Linux): one connection gets ~23 req/s at
+p50 44 ms, and 32 connections at most ~32/0.044 = 730 req/s however idle the
+CPU. Its req/s is that floor, not its CPU cost; the CPU-per-request column
+compares the work each server does.
 """
 
 from __future__ import annotations
