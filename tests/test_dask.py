@@ -118,6 +118,27 @@ def test_output_equals_nameort_batch_byte_for_byte(client, model, tmp_path, case
     assert (tmp_path / "dask.out").read_bytes() == (tmp_path / "batch.out").read_bytes()
 
 
+def test_an_open_set_model_and_other_threshold_equal_nameort_batch(client, tmp_path):
+    import json
+    import shutil
+
+    from nameort.sidecar import BUNDLED_MODEL_DIR, MODEL_FILENAME
+
+    open_set = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL_DIR, open_set)
+    sidecar = open_set / (MODEL_FILENAME + ".json")
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    data["decision"] = {"temperature": 1.3, "other_label": "Italian", "other_threshold": 0.9, "foreign_letters": True}
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    src = write_people(tmp_path / "in.csv")
+    proc = nameort_batch(src, tmp_path / "batch.out", "-c", "surname", "--other-threshold", "0.3", model=open_set)
+    assert proc.returncode == 0, proc.stderr
+    dask_csv(client, src, tmp_path / "dask.out", "surname", str(open_set), other_threshold=0.3)
+    assert (tmp_path / "dask.out").read_bytes() == (tmp_path / "batch.out").read_bytes()
+    plain = nameort_batch(src, tmp_path / "plain.out", "-c", "surname", model=open_set)
+    assert plain.returncode == 0 and (tmp_path / "plain.out").read_bytes() != (tmp_path / "batch.out").read_bytes()
+
+
 def test_a_field_over_the_csv_modules_default_limit_works_on_workers(client, model, tmp_path):
     src = tmp_path / "wide.csv"
     src.write_text("id,surname,note\n1,Rossi,\"" + "x" * 200_000 + "\"\n2,Weber,short\n", encoding="utf-8")
@@ -142,10 +163,10 @@ def test_rows_keep_their_order_and_fields_byte_for_byte(client, model, tmp_path)
 
 
 def test_one_session_per_worker_process(client, model, tmp_path):
-    from nameort.dask_engine import model_cache_info
+    from nameort.dask_engine import model_cache_info, model_key
     from nameort.sidecar import read_card, resolve_model_path
 
-    sha = read_card(resolve_model_path(model)).model_sha256
+    sha = model_key(read_card(resolve_model_path(model)))
     src = write_people(tmp_path / "in.csv", rows=3000)
     for _ in range(2):  # a second job reuses the cached sessions
         dask_csv(client, src, tmp_path / "out.csv", "surname", model)
@@ -260,10 +281,10 @@ def test_model_reaches_workers_that_cannot_read_the_clients_file(client, model, 
 
     from nameort import Classifier
     from nameort.batch import result_cells
-    from nameort.dask_engine import classify_frame, model_cache_info
+    from nameort.dask_engine import classify_frame, model_cache_info, model_key
 
     copy = distinct_copy(model, tmp_path / "copy")
-    sha = Classifier.load(copy).card.model_sha256
+    sha = model_key(Classifier.load(copy).card)
     pdf = pd.DataFrame({"surname": NAMES * 10})
     frame = classify_frame(dd.from_pandas(pdf, npartitions=4), "surname", model=copy, client=client)
     shutil.rmtree(copy)  # from here on only the bytes shipped in the worker plugin exist

@@ -48,10 +48,10 @@ except ImportError as exc:  # the extra is not installed
 from .cluster import connect, local_cluster
 from .frame import classify_frame
 from .job import DaskSummary, classify_csv
-from .models import ModelPlugin, ModelRef, cached_classifier, model_cache_info, ship_model
+from .models import ModelPlugin, ModelRef, cached_classifier, model_cache_info, model_key, ship_model
 from .partitions import DEFAULT_BLOCKSIZE
 
 __all__ = [
     "classify_csv", "classify_frame", "connect", "local_cluster", "ModelPlugin", "ModelRef",
-    "cached_classifier", "model_cache_info", "ship_model", "DaskSummary", "DEFAULT_BLOCKSIZE",
+    "cached_classifier", "model_cache_info", "model_key", "ship_model", "DaskSummary", "DEFAULT_BLOCKSIZE",
 ]

@@ -59,7 +59,7 @@ def classify_frame(
     meta = ddf._meta.assign(**{name: pd.Series([], dtype=_str_dtype(pd)) for name in names})
     return ddf.map_partitions(
         _classify_pandas, ddf.columns[index], ref, top_k, threshold, other_threshold, probabilities, names, meta=meta,
-        token=f"nameort-{ref.sha256[:12]}",
+        token=f"nameort-{ref.key}",
     )
 
 

@@ -1,8 +1,10 @@
 """The model on the workers: shipped once per worker, loaded once per process.
 
 An ONNX Runtime session cannot be pickled, so tasks carry a small ``ModelRef``
-(the model's sha256, the client's path, the device) and each worker process
-loads the model on first use into a cache keyed by the sha256, with one
+(the model's key, the client's path, the device) and each worker process
+loads the model on first use into a cache keyed by ``model_key``: the ONNX
+file's sha256 and its sidecar's, since one network with other decision rules
+(another operating point, say) answers differently, with one
 intra-op and one inter-op thread. With a distributed client the model's bytes
 travel in a ``ModelPlugin`` and are written to each worker's local directory,
 so workers need not see the client's files; workers that join later get the
@@ -12,6 +14,7 @@ the client's path.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import threading
@@ -29,41 +32,43 @@ from ..sidecar import MODEL_FILENAME, file_sha256, read_card, resolve_model_path
 class ModelRef:
     """What a task needs to find the model: its checksum, the client's path, the device."""
 
-    sha256: str
+    sha256: str  # of the ONNX file
     path: str  # where the client read it; used only when no plugin shipped it to this process
     device: str = "auto"
+    key: str = ""  # model_key: the ONNX file's and the sidecar's checksums (what the caches are keyed by)
 
 
-_models: dict = {}  # sha256 -> Classifier (this process)
-_sessions_opened: Counter = Counter()  # sha256 -> sessions opened (the cache makes this 1)
-_loaded_from: dict = {}  # sha256 -> the file each model was loaded from
-_shipped: dict = {}  # sha256 -> folder a ModelPlugin wrote the model to (this process)
+_models: dict = {}  # model key -> Classifier (this process)
+_sessions_opened: Counter = Counter()  # model key -> sessions opened (the cache makes this 1)
+_loaded_from: dict = {}  # model key -> the file each model was loaded from
+_shipped: dict = {}  # model key -> folder a ModelPlugin wrote the model to (this process)
 _lock = threading.Lock()  # guards the four above: a worker may run several tasks at once
 
 
 def cached_classifier(ref: ModelRef):
     """This process's Classifier for ``ref``: loaded on first use, single-threaded, then reused."""
     with _lock:
-        clf = _models.get(ref.sha256)
+        key = ref.key or ref.sha256
+        clf = _models.get(key)
         if clf is None:
             from ..classifier import Classifier
 
-            path = _shipped.get(ref.sha256) or ref.path
+            path = _shipped.get(key) or ref.path
             try:
                 clf = Classifier.load(path, device=ref.device, threads=1)
             except ModelError as exc:
-                where = "shipped copy" if ref.sha256 in _shipped else "path given by the client"
+                where = "shipped copy" if key in _shipped else "path given by the client"
                 raise ModelError(f"worker cannot load the model from its {where} ({exc})") from None
             if clf.card.model_sha256 != ref.sha256:
                 raise ModelError(f"{path} is not the model the client asked for (sha256 {ref.sha256[:12]}...)")
-            _models[ref.sha256] = clf
-            _sessions_opened[ref.sha256] += len(clf._sessions)
-            _loaded_from[ref.sha256] = str(clf.card.model_path)
+            _models[key] = clf
+            _sessions_opened[key] += len(clf._sessions)
+            _loaded_from[key] = str(clf.card.model_path)
         return clf
 
 
 def model_cache_info() -> dict:
-    """This process's cache: sessions opened and file loaded, per model sha256 (for tests and ``client.run``)."""
+    """This process's cache: sessions opened and file loaded, per ``model_key`` (for tests and ``client.run``)."""
     with _lock:
         return {
             "sessions": dict(_sessions_opened),
@@ -78,7 +83,8 @@ class ModelPlugin(WorkerPlugin):
     idempotent = True  # registering the same model twice sends nothing new to the workers
 
     def __init__(self, sha256: str, model_bytes: bytes, sidecar_bytes: bytes):
-        self.name = f"nameort-model-{sha256[:20]}"
+        self.key = _key(sha256, sidecar_bytes)
+        self.name = f"nameort-model-{self.key}"
         self.sha256 = sha256
         self.model_bytes = model_bytes
         self.sidecar_bytes = sidecar_bytes
@@ -88,10 +94,10 @@ class ModelPlugin(WorkerPlugin):
         return cls(card.model_sha256, card.model_path.read_bytes(), card.sidecar_path.read_bytes())
 
     def setup(self, worker):
-        folder = Path(worker.local_directory) / "nameort-models" / self.sha256
+        folder = Path(worker.local_directory) / "nameort-models" / self.key
         write_model_files(folder, self.model_bytes, self.sidecar_bytes, self.sha256)
         with _lock:
-            _shipped[self.sha256] = folder
+            _shipped[self.key] = folder
 
 
 def write_model_files(folder: Path, model_bytes: bytes, sidecar_bytes: bytes, sha256: str) -> None:
@@ -111,9 +117,10 @@ def write_model_files(folder: Path, model_bytes: bytes, sidecar_bytes: bytes, sh
 def ship_model(client, card) -> None:
     """Register the plugin for ``card``'s model on ``client``'s cluster (once per client and model)."""
     shipped = client.__dict__.setdefault("_nameort_models", set())
-    if card.model_sha256 not in shipped:
+    key = model_key(card)
+    if key not in shipped:
         client.register_plugin(ModelPlugin.from_card(card))
-        shipped.add(card.model_sha256)
+        shipped.add(key)
 
 
 def model_card(model):
@@ -139,4 +146,13 @@ def model_ref(card, device: str, client) -> ModelRef:
     """How tasks find ``card``'s model; ships it to ``client``'s workers when there is a client."""
     if client is not None:
         ship_model(client, card)
-    return ModelRef(card.model_sha256, str(Path(card.model_path).resolve()), device)
+    return ModelRef(card.model_sha256, str(Path(card.model_path).resolve()), device, model_key(card))
+
+
+def model_key(card) -> str:
+    """What the workers' caches know a model by: the ONNX file's sha256 and a digest of its sidecar."""
+    return _key(card.model_sha256, Path(card.sidecar_path).read_bytes())
+
+
+def _key(sha256: str, sidecar_bytes: bytes) -> str:
+    return f"{sha256[:40]}-{hashlib.sha256(sidecar_bytes).hexdigest()[:16]}"

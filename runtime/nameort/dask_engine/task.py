@@ -77,7 +77,7 @@ def _memo_for(plan: Plan):
     Its entries are rendered results, so it is keyed by everything that shapes
     them; one per thread, so concurrent tasks never share one.
     """
-    key = (threading.get_ident(), plan.model.sha256, plan.fmt, plan.top_k, plan.threshold, plan.other_threshold,
+    key = (threading.get_ident(), plan.model.key, plan.fmt, plan.top_k, plan.threshold, plan.other_threshold,
            plan.probabilities, plan.memo_size)
     memo = _memos.get(key)
     if memo is None:
