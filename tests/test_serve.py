@@ -454,3 +454,26 @@ def test_connections_over_the_concurrency_limit_get_503_and_the_server_recovers(
         assert s.get(query("Rossi"))[1] == expected(classifier, ["Rossi"])[0]
     finally:
         assert s.stop()[0] == 0
+
+
+def test_other_threshold_reaches_the_decision_rules(tmp_path):
+    # The bundled model with a background label declared in its sidecar (the
+    # checksum covers the .onnx only): other_threshold is then a valid option.
+    model = resolve_model_path(None)
+    shutil.copy(model, tmp_path / "model.onnx")
+    sidecar = json.loads(model.with_name(model.name + ".json").read_text())
+    sidecar["decision"] = {"other_label": "German", "other_threshold": 0.5}
+    (tmp_path / "model.onnx.json").write_text(json.dumps(sidecar))
+    names = ["Schmidt", "Rossi", "Tribbiani", "Weber", "Bianchi", ""]
+    s = Server("--model", str(tmp_path))
+    try:
+        with Classifier.load(tmp_path) as clf:
+            for other_threshold in (0.02, 0.3, 0.97):
+                want = expected(clf, names, other_threshold=other_threshold)
+                assert s.post({"names": names, "other_threshold": other_threshold})[1]["results"] == want
+                assert [s.get(query(n, other_threshold=other_threshold))[1] for n in names] == want
+            assert {r["label"] for r in expected(clf, names, other_threshold=0.02)} != {
+                r["label"] for r in expected(clf, names, other_threshold=0.97)}
+        assert s.get("/v1/model")[1]["decision"]["other_label"] == "German"
+    finally:
+        assert s.stop()[0] == 0
