@@ -150,3 +150,14 @@ def test_merge_option_is_a_one_line_error(tmp_path, small_dir):
     ])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith("nameort: error: --merge 'Highland'")
+
+
+def test_languages_preset_reads_the_18_files_by_default(tmp_path, small_dir):
+    config = preset_config("languages")
+    assert len(config.labels) == 18 and config.merge == (("Scottish", "English"),) and config.dedupe
+    assert config.shared == "keep" and config.lr_schedule == "onecycle" and config.logit_adjust > 0
+    # Without --labels the preset's files are asked for (the small preset still defaults to German,Italian).
+    result = CliRunner().invoke(main, ["train", "--data", str(small_dir), "--out", str(tmp_path / "run"),
+                                       "--preset", "languages"])
+    assert result.exit_code == 2
+    assert "nameort: error: no file for label 'Arabic'" in result.output

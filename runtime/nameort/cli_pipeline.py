@@ -54,8 +54,9 @@ def _data_option(command):
 # The recipe: what decides the trained network. Shared by train and crossval, so a recipe measured
 # by cross-validation is trained with exactly the same options.
 _RECIPE_OPTIONS = (
-    click.option("--labels", default="German,Italian", show_default=True,
-                 help="Comma-separated label files, or 'all'."),
+    click.option("--labels", default=None,
+                 help="Comma-separated label files, or 'all' (default: the preset's; German,Italian "
+                      "for small and seed, the 18 language files for languages)."),
     click.option("--other", default=None,
                  help="Add a background label 'other' from these label files: 'rest' (every other file) "
                       "or a comma list. Default: none (closed set)."),
@@ -71,11 +72,14 @@ _RECIPE_OPTIONS = (
                  help="With --other: answer 'other' for a name holding a letter no real-label name uses "
                       "(default on)."),
     click.option("--preset", default=None,
-                 help="small (default: fast, 1x64 RNN, last-step head) or seed (the notebook's)."),
+                 help="small (default: fast, 1x64 RNN, last-step head), seed (the notebook's) or languages "
+                      "(the bundled 18-language model's recipe)."),
     click.option("--epochs", type=int, default=None, help="Upper bound on epochs (early stopping may end sooner)."),
     click.option("--batch-size", type=int, default=None),
     click.option("--lr", type=float, default=None, help="Learning rate (AdamW)."),
     click.option("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0)."),
+    click.option("--lr-schedule", type=click.Choice(["constant", "onecycle"]), default=None,
+                 help="constant lr (small, seed) or onecycle: warm up, then anneal to ~0 by the last epoch."),
     click.option("--label-smoothing", type=float, default=None, help="Cross-entropy label smoothing (default 0)."),
     click.option("--hidden", type=int, default=None, help="RNN hidden size."),
     click.option("--layers", type=int, default=None, help="Stacked RNN layers."),
@@ -109,9 +113,10 @@ def _recipe_config(data_dir, recipe: dict):
     from nameort_train.config import DEFAULT_PRESET, preset_config
     from nameort_train.data import parse_merge, resolve_labels
 
-    labels = resolve_labels(recipe["labels"], data_dir)
+    preset = recipe["preset"] or DEFAULT_PRESET
+    labels = resolve_labels(recipe["labels"], data_dir) if recipe["labels"] is not None else preset_config(preset).labels
     return preset_config(
-        recipe["preset"] or DEFAULT_PRESET,
+        preset,
         labels=labels,
         other=resolve_other(recipe["other"], data_dir, labels) if recipe["other"] is not None else None,
         other_ratio=recipe["other_ratio"],
@@ -130,6 +135,7 @@ def _recipe_config(data_dir, recipe: dict):
         batch_size=recipe["batch_size"],
         lr=recipe["lr"],
         weight_decay=recipe["weight_decay"],
+        lr_schedule=recipe["lr_schedule"],
         label_smoothing=recipe["label_smoothing"],
         patience=recipe["patience"],
         device=recipe["device"],

@@ -292,6 +292,11 @@ def _encode(dataset, rules, splits, device) -> dict:
 def _fit(model, parts, config: TrainConfig, on_epoch):
     """The epoch loop: returns the best validation epoch's weights, its number, and the history."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = None
+    if config.lr_schedule == "onecycle":
+        # Warm up to lr over the first 15% of the steps, then anneal towards zero by the last epoch.
+        steps = config.epochs * math.ceil(len(parts["train"][1]) / config.batch_size)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps, pct_start=0.15)
     # Batch order has its own generator so it does not depend on how many
     # random numbers weight initialisation or dropout happened to draw.
     order = torch.Generator().manual_seed(config.seed)
@@ -299,7 +304,7 @@ def _fit(model, parts, config: TrainConfig, on_epoch):
     history = []
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
-        loss, train_acc = _train_epoch(model, optimizer, *parts["train"], config, order)
+        loss, train_acc = _train_epoch(model, optimizer, *parts["train"], config, order, schedule)
         val_loss, val_acc, _ = _score(model, *parts["validation"])
         # Accuracy on a small validation set ties often; lower loss breaks the tie.
         key = (val_acc, -val_loss)
@@ -320,7 +325,7 @@ def _fit(model, parts, config: TrainConfig, on_epoch):
     return best_state, best_epoch, history
 
 
-def _train_epoch(model, optimizer, inputs, targets, config: TrainConfig, order: torch.Generator):
+def _train_epoch(model, optimizer, inputs, targets, config: TrainConfig, order: torch.Generator, schedule=None):
     model.train()
     permutation = torch.randperm(len(targets), generator=order).to(inputs.device)
     total_loss, correct = 0.0, 0
@@ -334,6 +339,8 @@ def _train_epoch(model, optimizer, inputs, targets, config: TrainConfig, order: 
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
         total_loss += loss.item() * len(rows)
         correct += (logits.argmax(dim=1) == targets[rows]).sum().item()
     mean_loss = total_loss / len(targets)
