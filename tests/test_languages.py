@@ -161,3 +161,22 @@ def test_languages_preset_reads_the_18_files_by_default(tmp_path, small_dir):
                                        "--preset", "languages"])
     assert result.exit_code == 2
     assert "nameort: error: no file for label 'Arabic'" in result.output
+
+
+def test_balanced_top_k_counts_every_label_once():
+    import numpy as np
+
+    from nameort_train.figures import score
+
+    labels = ("Big", "Mid", "Tiny")
+    logits = np.log(np.array([
+        [0.7, 0.2, 0.1],  # Big: first
+        [0.6, 0.3, 0.1],  # Big: first
+        [0.5, 0.4, 0.1],  # Big: first
+        [0.1, 0.2, 0.7],  # Mid: second -> in the top 2
+        [0.6, 0.3, 0.1],  # Tiny: third -> not in the top 2
+    ]))
+    figures = score([0, 0, 0, 1, 2], logits, labels, top_k=2)
+    assert figures["top_2_accuracy"] == pytest.approx(4 / 5)
+    assert figures["balanced_top_2_accuracy"] == pytest.approx((1 + 1 + 0) / 3)
+    assert figures["balanced_accuracy"] == pytest.approx((1 + 0 + 0) / 3)

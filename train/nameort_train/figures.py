@@ -9,7 +9,9 @@ Definitions:
 
 * ``accuracy``: answered label == true label, over every row.
 * ``balanced_accuracy`` (= macro recall): mean over labels of their recall.
-* ``top_k_accuracy``: the true label among the k most probable (``other`` included).
+* ``top_k_accuracy``: the true label among the k most probable (``other`` included);
+  ``balanced_top_k_accuracy``: the same per label, averaged over labels (every
+  language counts once, as in macro recall).
 * Open set (a model with ``other_label``): ``in_scope_accuracy`` and
   ``in_scope_balanced_accuracy`` over the real-label rows only, where an
   ``other`` answer counts as wrong; ``rejection``: share of background rows
@@ -131,6 +133,8 @@ def score(targets, logits: np.ndarray, labels, rules: DecisionRules = DecisionRu
     present = [r for r in recall.values() if r is not None]
     k = min(top_k, n)
     top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    hit = (top == targets[:, None]).any(axis=1)
+    top_recall = [float(hit[targets == i].mean()) for i in range(n) if (targets == i).any()]
     out = {
         "count": int(len(targets)),
         "labels": labels,
@@ -138,6 +142,7 @@ def score(targets, logits: np.ndarray, labels, rules: DecisionRules = DecisionRu
         "balanced_accuracy": float(np.mean(present)) if present else 0.0,
         "recall": recall,
         f"top_{k}_accuracy": float((top == targets[:, None]).any(axis=1).mean()) if len(targets) else 0.0,
+        f"balanced_top_{k}_accuracy": float(np.mean(top_recall)) if top_recall else 0.0,
         "confusion_matrix": confusion.tolist(),
         "ece": ece(probabilities, targets),
         "nll": nll(probabilities, targets),
