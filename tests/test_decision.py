@@ -133,3 +133,17 @@ def _bundled_copy(tmp_path, decision) -> str:
     data["decision"] = decision
     sidecar.write_text(json.dumps(data), encoding="utf-8")
     return str(target)
+
+
+def test_info_shows_the_decision_rules(tmp_path):
+    from click.testing import CliRunner
+
+    from nameort.cli import main
+
+    entry = {"temperature": 1.5, "other_label": "Italian", "other_threshold": 0.9, "foreign_letters": True}
+    model = _bundled_copy(tmp_path, entry)
+    result = CliRunner().invoke(main, ["info", "--model", model])
+    assert result.exit_code == 0, result.output
+    assert "decision:         'Italian' from P >= 0.9 or a foreign letter; temperature 1.5\n" in result.output
+    result = CliRunner().invoke(main, ["info", "--model", model, "--json"])
+    assert json.loads(result.output)["decision"] == entry

@@ -159,6 +159,7 @@ def info(as_json, model, device, threads):
         "normalization": card.rules.normalization,
         "metrics": card.metrics,
         "preset": card.training.get("preset"),
+        "decision": card.decision.to_json() or None,  # temperature, background label, operating point
         "verified": card.verified,
         "providers_available": sessions.available_providers(),
         "provider_active": classifier.provider,

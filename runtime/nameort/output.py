@@ -94,9 +94,24 @@ def write_info(facts: dict, out) -> None:
         f"vocabulary ({facts['vocabulary_size']}): {facts['vocabulary']!r}",
         f"sequence length:  {facts['sequence_length']} (normalization {facts['normalization']})",
         f"test accuracy:    {accuracy:.4f}" if isinstance(accuracy, (int, float)) else "test accuracy:    -",
+        f"decision:         {decision_text(facts.get('decision'))}",
         f"verified:         {VERIFIED_TEXT[facts.get('verified')]}",
         f"providers:        {', '.join(facts['providers_available'])}",
         f"active provider:  {facts['provider_active']}",
         f"threads:          {facts['threads']}",
     ]
     out.write("\n".join(lines) + "\n")
+
+
+def decision_text(decision: dict | None) -> str:
+    """One line for the sidecar's decision rules, as ``info`` shows them."""
+    if not decision:
+        return "most probable label"
+    parts = []
+    if decision.get("other_label"):
+        rule = f"{decision['other_label']!r} from P >= {decision['other_threshold']:g}"
+        if decision.get("foreign_letters"):
+            rule += " or a foreign letter"
+        parts.append(rule)
+    parts.append(f"temperature {decision['temperature']:g}")
+    return "; ".join(parts)
