@@ -1,84 +1,25 @@
-"""`nameort serve`: a real server process on a free port, a real HTTP client (the standard library's).
+"""`nameort serve` answers: a real server process on a free port, a real HTTP client (the standard library's).
 
 Each server is started with `--port 0` and tells its address on its first
-stdout line. Results are compared with `Classifier.predict_many` in this
-process: the service must answer exactly what the library does.
+stdout line (tests/serve_process.py). Results are compared with
+`Classifier.predict_many` in this process: the service must answer exactly
+what the library does. Starting, stopping and failing: test_serve_lifecycle.py.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+from serve_process import NAMES, Server, expected, query, read_response
 
 from nameort import Classifier
-from nameort.sidecar import resolve_model_path
-
-NAMES = ["Tribbiani", "Schmidt", "", "   ", "García", "O’Connor", "李明", "Rossi", "Rossi", "x" * 5000, "MÜLLER", "🙂"]
-
-
-class Server:
-    """A `nameort serve` process; ``url`` once it listens."""
-
-    def __init__(self, *args, env=None, wait_ready=True):
-        environment = {**os.environ, **(env or {})}
-        environment.pop("NAMEORT_API_KEY", None) if "NAMEORT_API_KEY" not in (env or {}) else None
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nameort", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", env=environment,
-        )
-        first = self.proc.stdout.readline()
-        assert first.startswith("nameort serve: listening on http://127.0.0.1:"), first + self.proc.stderr.read()
-        self.url = first.split()[4].rstrip(",")
-        self.host, port = urllib.parse.urlsplit(self.url).netloc.split(":")
-        self.port = int(port)
-        self.ready_lines = []
-        if wait_ready:
-            self.ready_lines.append(self.proc.stdout.readline())
-            assert "ready at" in self.ready_lines[0], self.ready_lines[0]
-
-    def request(self, method, path, body=None, headers=None):
-        """(status, parsed JSON body, headers) of one request on a fresh connection."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            data = response.read()
-            kind = response.getheader("content-type", "")
-            return response.status, (json.loads(data) if "json" in kind else data.decode()), dict(response.getheaders())
-        finally:
-            conn.close()
-
-    def get(self, path, headers=None):
-        return self.request("GET", path, headers=headers)
-
-    def post(self, payload, headers=None):
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return self.request("POST", "/v1/classify", body, {"Content-Type": "application/json", **(headers or {})})
-
-    def stop(self, timeout=20, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-        out, err = self.proc.communicate()
-        return self.proc.returncode, out, err
-
 
 @pytest.fixture(scope="module")
 def classifier():
@@ -92,14 +33,6 @@ def server():
     yield s
     code, _, err = s.stop()
     assert code == 0, err
-
-
-def query(name, **options):
-    return "/v1/classify?" + urllib.parse.urlencode({"name": name, **options})
-
-
-def expected(classifier, names, **options):
-    return [p.to_dict() for p in classifier.predict_many(names, **options)]
 
 
 @pytest.mark.parametrize("options", [{}, {"top_k": 2}, {"threshold": 0.99}, {"top_k": 1, "threshold": 0.5}])
@@ -217,23 +150,6 @@ def test_a_huge_declared_body_is_refused_before_it_is_sent(server):
     assert "10000000000000 bytes" not in response.read().decode()  # (the figure is 10**12)
 
 
-def read_response(sock) -> bytes:
-    """One whole HTTP/1.1 response (with Content-Length) from a raw socket."""
-    reply = b""
-    while b"\r\n\r\n" not in reply or len(reply.partition(b"\r\n\r\n")[2]) < content_length(reply):
-        chunk = sock.recv(65536)
-        assert chunk, reply
-        reply += chunk
-    return reply
-
-
-def content_length(reply: bytes) -> int:
-    for line in reply.partition(b"\r\n\r\n")[0].split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            return int(line.split(b":")[1])
-    return 0
-
-
 def test_a_slow_body_gets_408_and_the_server_carries_on(server):
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
         sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"names\"")
@@ -301,179 +217,3 @@ def test_openapi_lists_both_classify_endpoints_and_docs_work_offline(server):
 def test_cors_is_off_by_default(server):
     _, _, headers = server.get(query("Rossi"), headers={"Origin": "https://example.org"})
     assert not any(h.lower().startswith("access-control-") for h in headers)
-
-
-def test_api_key_cors_and_open_health_check():
-    s = Server("--cors-origin", "https://example.org", env={"NAMEORT_API_KEY": "s3cret"})
-    try:
-        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer s3cre"}, {"Authorization": "s3cret"}):
-            status, body, got = s.get(query("Rossi"), headers=headers)
-            assert status == 401 and "API key" in body["error"] and got["www-authenticate"] == "Bearer"
-            assert s.post({"names": ["Rossi"]}, headers=headers)[0] == 401
-        assert s.get("/v1/model")[0] == 401
-        assert s.get(query("Rossi"), headers={"Authorization": "Bearer s3cret"})[0] == 200
-        assert s.post({"names": ["Rossi"]}, headers={"X-API-Key": "s3cret"})[0] == 200
-        assert s.get("/healthz")[0] == 200  # probes carry no key
-        _, _, got = s.get(query("Rossi"), headers={"Origin": "https://example.org", "X-API-Key": "s3cret"})
-        assert got["access-control-allow-origin"] == "https://example.org"
-        _, _, got = s.get(query("Rossi"), headers={"Origin": "https://evil.example", "X-API-Key": "s3cret"})
-        assert "access-control-allow-origin" not in got
-    finally:
-        assert s.stop()[0] == 0
-
-
-def test_sigterm_lets_requests_in_flight_finish_and_exits_0(classifier):
-    s = Server()
-    names = [f"Name{i}" for i in range(5000)]
-    body = json.dumps({"names": ["Rossi", "Weber"]}).encode()
-    with socket.create_connection((s.host, s.port), timeout=20) as sock:
-        # A request whose body is half sent: in flight when SIGTERM arrives.
-        sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
-        with ThreadPoolExecutor(4) as pool:
-            big = [pool.submit(s.post, {"names": names}) for _ in range(4)]
-            time.sleep(0.3)
-            s.proc.send_signal(signal.SIGTERM)
-            time.sleep(0.3)
-            assert s.proc.poll() is None  # still draining
-            sock.sendall(body[10:])
-            reply = read_response(sock)
-            results = [f.result() for f in big]
-    head, _, payload = reply.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 ")
-    assert json.loads(payload)["results"] == expected(classifier, ["Rossi", "Weber"])
-    for status, answer, _ in results:
-        assert status == 200 and len(answer["results"]) == 5000
-    out, err = s.proc.communicate(timeout=20)  # no second signal: it is already stopping
-    assert s.proc.returncode == 0, err
-    assert out.strip().endswith("nameort serve: stopped (SIGTERM)")
-
-
-def test_healthz_is_503_until_the_model_is_loaded(tmp_path, classifier):
-    # The model file is a FIFO: loading blocks until this test writes the bytes,
-    # so the server is observably up but not ready.
-    model = resolve_model_path(None)
-    shutil.copy(model.with_name(model.name + ".json"), tmp_path / "model.onnx.json")
-    os.mkfifo(tmp_path / "model.onnx")
-    s = Server("--model", str(tmp_path / "model.onnx"), wait_ready=False)
-    try:
-        assert s.get("/healthz")[:2] == (503, {"error": "the model is still loading"})
-        assert s.get(query("Rossi"))[0] == 503
-        assert s.post({"names": ["Rossi"]})[0] == 503
-        assert s.get("/openapi.json")[0] == 200
-        with open(tmp_path / "model.onnx", "wb") as fifo:
-            fifo.write(model.read_bytes())
-        assert "ready at" in s.proc.stdout.readline()
-        assert s.get("/healthz")[:2] == (200, {"status": "ok"})
-        assert s.get(query("Rossi"))[1] == expected(classifier, ["Rossi"])[0]
-    finally:
-        assert s.stop()[0] == 0
-
-
-def test_two_workers_each_load_the_model_and_stop_cleanly(classifier):
-    s = Server("--workers", "2")
-    try:
-        s.ready_lines.append(s.proc.stdout.readline())
-        assert all(classifier.card.model_sha256 in line for line in s.ready_lines)
-        assert len({line.split("pid ")[1] for line in s.ready_lines}) == 2
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda name: s.get(query(name))[1], NAMES * 2))
-        assert answers == expected(classifier, NAMES * 2)
-    finally:
-        code, _, err = s.stop()
-    assert code == 0, err
-
-
-def serve_fails(*args, env=None):
-    proc = subprocess.run([sys.executable, "-m", "nameort", "serve", *args], capture_output=True, text=True,
-                          encoding="utf-8", timeout=60, env={**os.environ, **(env or {})})
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("nameort: error: "), proc.stderr
-    return proc.stderr
-
-
-def test_an_unknown_model_is_one_line_before_listening():
-    assert "model not found: no-such-model" in serve_fails("--model", "no-such-model", "--port", "0")
-
-
-def test_a_model_that_fails_to_load_ends_the_server(tmp_path):
-    model = resolve_model_path(None)
-    shutil.copy(model, tmp_path / "model.onnx")
-    sidecar = json.loads(model.with_name(model.name + ".json").read_text())
-    sidecar["model_sha256"] = "0" * 64
-    (tmp_path / "model.onnx.json").write_text(json.dumps(sidecar))
-    proc = subprocess.run([sys.executable, "-m", "nameort", "serve", "--port", "0", "--model", str(tmp_path)],
-                          capture_output=True, text=True, encoding="utf-8", timeout=60)
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("nameort: error: cannot load the model: model.onnx does not match its sidecar")
-
-
-def test_a_port_in_use_is_one_line():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        assert f"cannot listen on 127.0.0.1:{port}" in serve_fails("--port", str(port))
-
-
-def test_without_starlette_and_uvicorn_serve_names_the_extra_and_the_runtime_still_imports():
-    code = (
-        "import sys; sys.modules['starlette'] = None; sys.modules['uvicorn'] = None\n"
-        "from nameort.cli import main\n"
-        "from nameort import Classifier; assert Classifier.load().predict('Rossi').label == 'Italian'\n"
-        "main(['serve'], prog_name='nameort')\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2
-    assert proc.stderr == (
-        "nameort: error: nameort serve needs starlette and uvicorn: pip install 'nameort[serve]'\n"
-    )
-
-
-def test_the_h11_parser_gets_the_same_header_deadline_and_ctrl_c_is_a_clean_stop(classifier):
-    s = Server("--http", "h11", "--read-timeout", "1")
-    try:
-        assert s.get(query("Rossi"))[1] == expected(classifier, ["Rossi"])[0]
-        with socket.create_connection((s.host, s.port), timeout=10) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
-            assert sock.recv(4096) == b""
-    finally:
-        code, out, _ = s.stop(sig=signal.SIGINT)
-    assert code == 0 and out.strip().endswith("nameort serve: stopped (SIGINT)")
-
-
-def test_connections_over_the_concurrency_limit_get_503_and_the_server_recovers(classifier):
-    s = Server("--limit-concurrency", "3")
-    try:
-        idle = [socket.create_connection((s.host, s.port), timeout=10) for _ in range(3)]
-        time.sleep(0.2)
-        status, body, _ = s.get(query("Rossi"))
-        assert (status, body) == (503, "Service Unavailable")
-        for sock in idle:
-            sock.close()
-        time.sleep(0.2)
-        assert s.get(query("Rossi"))[1] == expected(classifier, ["Rossi"])[0]
-    finally:
-        assert s.stop()[0] == 0
-
-
-def test_other_threshold_reaches_the_decision_rules(tmp_path):
-    # The bundled model with a background label declared in its sidecar (the
-    # checksum covers the .onnx only): other_threshold is then a valid option.
-    model = resolve_model_path(None)
-    shutil.copy(model, tmp_path / "model.onnx")
-    sidecar = json.loads(model.with_name(model.name + ".json").read_text())
-    sidecar["decision"] = {"other_label": "German", "other_threshold": 0.5}
-    (tmp_path / "model.onnx.json").write_text(json.dumps(sidecar))
-    names = ["Schmidt", "Rossi", "Tribbiani", "Weber", "Bianchi", ""]
-    s = Server("--model", str(tmp_path))
-    try:
-        with Classifier.load(tmp_path) as clf:
-            for other_threshold in (0.02, 0.3, 0.97):
-                want = expected(clf, names, other_threshold=other_threshold)
-                assert s.post({"names": names, "other_threshold": other_threshold})[1]["results"] == want
-                assert [s.get(query(n, other_threshold=other_threshold))[1] for n in names] == want
-            assert {r["label"] for r in expected(clf, names, other_threshold=0.02)} != {
-                r["label"] for r in expected(clf, names, other_threshold=0.97)}
-        assert s.get("/v1/model")[1]["decision"]["other_label"] == "German"
-    finally:
-        assert s.stop()[0] == 0
