@@ -17,8 +17,8 @@ class Server:
     """A `nameort serve` process; ``url`` once it listens."""
 
     def __init__(self, *args, env=None, wait_ready=True):
-        environment = {**os.environ, **(env or {})}
-        environment.pop("NAMEORT_API_KEY", None) if "NAMEORT_API_KEY" not in (env or {}) else None
+        environment = {key: value for key, value in os.environ.items() if key != "NAMEORT_API_KEY"}
+        environment.update(env or {})  # a key only where the test sets one
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nameort", "serve", "--port", "0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", env=environment,

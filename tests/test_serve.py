@@ -21,6 +21,7 @@ from serve_process import NAMES, Server, expected, query, read_response
 
 from nameort import Classifier
 
+
 @pytest.fixture(scope="module")
 def classifier():
     with Classifier.load() as clf:
