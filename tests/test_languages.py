@@ -5,6 +5,7 @@ checked on rows we can count by hand; the bundled 18-language model itself is
 checked in test_languages_model.py.
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from nameort.cli import main
 from nameort_train.config import TrainConfig, preset_config
 from nameort_train.data import DataError, load_dataset, parse_merge, split_indices
-from nameort_train.model import ModelConfig, build_model
+from nameort_train.model import ModelConfig, build_model, merge_members
 from nameort_train.train import adjust_logits
 
 
@@ -126,6 +127,7 @@ def test_train_export_evaluate_with_the_recipe(tmp_path):
     result = runner.invoke(main, [
         "train", "--data", str(data), "--out", str(run), "--labels", "all", "--shared", "keep", "--dedupe",
         "--merge", "Highland=Anglo", "--logit-adjust", "1", "--epochs", "2", "--quiet",
+        "--ensemble", "2", "--hidden", "8", "--lr-schedule", "onecycle",
     ])
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["export", str(run), "--out", str(model)])
@@ -137,6 +139,9 @@ def test_train_export_evaluate_with_the_recipe(tmp_path):
     # 10 Anglo spellings + Andersonn, Macleod, Macrae (Benson is Anglo's already) and 10 Nippon ones.
     assert record["counts"] == {"Anglo": 13, "Nippon": 10} and record["dedupe"] is True
     assert card["training"]["config"]["logit_adjust"] == 1.0
+    # Two 8-unit networks merged into one 16-unit nn.RNN, exported and verified like any other.
+    assert card["training"]["model"]["hidden_size"] == 16 and card["training"]["config"]["ensemble"] == 2
+    assert card["metrics"]["verified"] is True
     result = runner.invoke(main, ["evaluate", str(model), "--data", str(data), "--json"])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output)
@@ -180,3 +185,24 @@ def test_balanced_top_k_counts_every_label_once():
     assert figures["top_2_accuracy"] == pytest.approx(4 / 5)
     assert figures["balanced_top_2_accuracy"] == pytest.approx((1 + 1 + 0) / 3)
     assert figures["balanced_accuracy"] == pytest.approx((1 + 0 + 0) / 3)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_merged_members_compute_the_mean_of_their_logits(layers):
+    config = ModelConfig(vocab_size=10, sequence_length=6, num_classes=4, hidden_size=8, num_layers=layers,
+                         dropout=0.0, head="last", head_hidden=1)
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        members.append(build_model(config).eval())
+    x = torch.zeros(5, 6, 10)
+    for b in range(5):  # names of 1..5 characters
+        for t in range(b + 1):
+            x[b, t, (3 * b + t) % 10] = 1.0
+    merged = merge_members(members)
+    assert merged.config.hidden_size == 24 and merged.config.num_layers == layers
+    with torch.no_grad():
+        expected = torch.stack([m(x) for m in members]).mean(dim=0)
+        assert torch.allclose(merged(x), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="identical 'last'-head"):
+        merge_members([members[0], build_model(dataclasses.replace(config, hidden_size=4))])

@@ -83,6 +83,9 @@ _RECIPE_OPTIONS = (
     click.option("--label-smoothing", type=float, default=None, help="Cross-entropy label smoothing (default 0)."),
     click.option("--hidden", type=int, default=None, help="RNN hidden size."),
     click.option("--layers", type=int, default=None, help="Stacked RNN layers."),
+    click.option("--ensemble", type=click.IntRange(1, 16), default=None,
+                 help="Train this many networks (different seeds) and merge them into one nn.RNN whose "
+                      "logits are their mean (default 1)."),
     click.option("--dropout", type=float, default=None),
     click.option("--seed", type=int, default=None,
                  help="Drives split, background sample, initialisation, dropout and batch order (default 0)."),
@@ -130,6 +133,7 @@ def _recipe_config(data_dir, recipe: dict):
         seed=recipe["seed"],
         hidden_size=recipe["hidden"],
         num_layers=recipe["layers"],
+        ensemble=recipe["ensemble"],
         dropout=recipe["dropout"],
         epochs=recipe["epochs"],
         batch_size=recipe["batch_size"],

@@ -95,3 +95,38 @@ class NameRNN(nn.Module):
 
 def build_model(config: ModelConfig) -> NameRNN:
     return NameRNN(config)
+
+
+@torch.no_grad()
+def merge_members(members: list) -> NameRNN:
+    """K trained ``last``-head networks -> one NameRNN of K*H units whose logits are their mean.
+
+    Each layer's weights become block-diagonal (member k's units only read
+    member k's units; the first layer's input weights are stacked), and the
+    head reads all K*H units with each member's weights divided by K. The
+    states of different members never mix, so the merged network computes
+    exactly the K members side by side, and the mean of their logits is the
+    ensemble (the mean of log-probabilities differs from it only by a per-name
+    constant: same answers, same ranking). It is an ordinary nn.RNN, so export,
+    the unrolled fast path and the runtime need nothing new.
+    """
+    first = members[0].config
+    if first.head != "last" or any(m.config != first for m in members):
+        raise ValueError("only identical 'last'-head networks can be merged")
+    k, h = len(members), first.hidden_size
+    merged = NameRNN(dataclasses.replace(first, hidden_size=k * h))
+    for layer in range(first.num_layers):
+        for kind in ("ih", "hh"):
+            name = f"weight_{kind}_l{layer}"
+            weights = [getattr(m.rnn, name) for m in members]
+            if kind == "ih" and layer == 0:
+                block = torch.cat(weights, dim=0)  # every member reads the same one-hot input
+            else:
+                block = torch.block_diag(*weights)
+            getattr(merged.rnn, name).copy_(block)
+            bias = f"bias_{kind}_l{layer}"
+            getattr(merged.rnn, bias).copy_(torch.cat([getattr(m.rnn, bias) for m in members]))
+    merged.head.weight.copy_(torch.cat([m.head.weight for m in members], dim=1) / k)
+    merged.head.bias.copy_(torch.stack([m.head.bias for m in members]).mean(dim=0))
+    return merged.eval()
+

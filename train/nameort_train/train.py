@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -33,11 +34,12 @@ from .config import ConfigError, TrainConfig
 from .data import split_indices
 from .figures import calibrate, foreign_mask, score
 from .metrics import classification_metrics
-from .model import ModelConfig, build_model
+from .model import ModelConfig, build_model, merge_members
 
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 2048  # names per forward pass when only scoring
+MEMBER_SEED_STEP = 7919  # ensemble member k trains with seed + k * this (a prime: no overlap with fold seeds)
 
 
 @dataclass(frozen=True)
@@ -207,15 +209,31 @@ def fit_rows(dataset, rows: dict, config: TrainConfig, device=None, on_epoch=Non
     )
     model = build_model(model_config).to(device)
     log.info(
-        "training %s on %d names (%s), %d parameters, device %s",
+        "training %s on %d names (%s), %d parameters%s, device %s",
         config.preset,
         len(dataset.names),
         ", ".join(f"{k} {len(v)}" for k, v in rows.items()),
         sum(p.numel() for p in model.parameters()),
+        f" x {config.ensemble} members" if config.ensemble > 1 else "",
         device,
     )
     best_state, best_epoch, history = _fit(model, parts, config, on_epoch)
     model.load_state_dict(best_state)
+    if config.ensemble > 1:
+        # Members 2..K: same data and recipe, their own initial weights and batch order; each keeps
+        # its own best validation epoch. history and best_epoch stay the first member's.
+        members = [model.cpu().eval()]
+        for member in range(1, config.ensemble):
+            member_config = dataclasses.replace(config, seed=config.seed + MEMBER_SEED_STEP * member)
+            torch.manual_seed(member_config.seed)
+            other = build_model(model_config).to(device)
+            state, epoch, _ = _fit(other, parts, member_config, None)
+            other.load_state_dict(state)
+            log.info("member %d: best epoch %d", member + 1, epoch)
+            members.append(other.cpu().eval())
+        model = merge_members(members).to(device)
+        model_config = model.config
+        best_state = copy.deepcopy(model.state_dict())
     if config.logit_adjust:
         best_state = adjust_logits(model, parts["train"][1], config.logit_adjust)
     return Fitted(model.eval(), model_config, best_state, best_epoch, history, parts)
