@@ -227,7 +227,8 @@ def fit_rows(dataset, rows: dict, config: TrainConfig, device=None, on_epoch=Non
             member_config = dataclasses.replace(config, seed=config.seed + MEMBER_SEED_STEP * member)
             torch.manual_seed(member_config.seed)
             other = build_model(model_config).to(device)
-            state, epoch, _ = _fit(other, parts, member_config, None)
+            log.info("training member %d of %d (seed %d)", member + 1, config.ensemble, member_config.seed)
+            state, epoch, _ = _fit(other, parts, member_config, on_epoch)  # progress lines restart at epoch 1
             other.load_state_dict(state)
             log.info("member %d: best epoch %d", member + 1, epoch)
             members.append(other.cpu().eval())
