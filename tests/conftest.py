@@ -133,3 +133,30 @@ def exported_model(tmp_path_factory, trained_run):
     result = CliRunner().invoke(main, ["export", str(trained_run), "--out", str(model_dir)])
     assert result.exit_code == 0, result.output
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def open_set_run(tmp_path_factory, data_dir):
+    """RUN_DIR of an open-set German/Italian/other run (--other rest, the default recipe otherwise), seed 0."""
+    from click.testing import CliRunner
+
+    from nameort.cli import main
+
+    run_dir = tmp_path_factory.mktemp("open-run")
+    args = ["train", "--data", str(data_dir), "--other", "rest", "--out", str(run_dir), "--seed", "0", "--quiet", "--force"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def open_set_model(tmp_path_factory, open_set_run):
+    """MODEL_DIR exported (and verified) from ``open_set_run`` through the CLI."""
+    from click.testing import CliRunner
+
+    from nameort.cli import main
+
+    model_dir = tmp_path_factory.mktemp("open-model")
+    result = CliRunner().invoke(main, ["export", str(open_set_run), "--out", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    return model_dir

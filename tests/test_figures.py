@@ -52,7 +52,7 @@ def test_choose_threshold_and_calibrate():
     scaled = softmax(np.log(probabilities), rules.temperature)
     expected = choose_threshold(targets, scaled, labels, "other", np.zeros(6, bool))[0]
     assert rules.other_label == "other" and rules.foreign_letters and rules.other_threshold == expected
-    assert record["validation"]["rejection"] == 1.0 and record["chosen_by"] == "in-scope budget 0.015"
+    assert record["validation"]["rejection"] == 1.0 and record["chosen_by"] == "in-scope budget 0.02"
     fixed, _ = calibrate(targets, np.log(probabilities), labels, "other", fixed_threshold=0.25)
     assert fixed.other_threshold == 0.25 and not fixed.foreign_letters
 

@@ -22,7 +22,7 @@ import onnx_ir.passes.common as ir_passes
 import torch
 
 from nameort.errors import NameortError
-from nameort_train.model import NameRNN
+from nameort_train.model import MergedOutputs, NameRNN
 
 from .unroll import UnrolledRNN
 
@@ -44,6 +44,8 @@ def to_onnx(model: torch.nn.Module, sequence_length: int, vocab_size: int, path:
     model = model.eval()
     if isinstance(model, NameRNN):
         model = UnrolledRNN(model).eval()
+    elif isinstance(model, MergedOutputs) and isinstance(model.model, NameRNN):
+        model = MergedOutputs(UnrolledRNN(model.model), model.merge_from).eval()
     example = torch.zeros(EXAMPLE_BATCH, sequence_length, vocab_size)
     example[:, 0, 0] = 1.0  # a one-character name; values do not matter for tracing
     batch = torch.export.Dim(BATCH_DIM, min=1)

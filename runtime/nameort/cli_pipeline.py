@@ -61,13 +61,13 @@ _RECIPE_OPTIONS = (
                  help="Add a background label 'other' from these label files: 'rest' (every other file) "
                       "or a comma list. Default: none (closed set)."),
     click.option("--other-ratio", type=float, default=None,
-                 help="Size of 'other' as a multiple of the mean real-label count (default 1)."),
+                 help="Size of 'other' as a multiple of the mean real-label count (default 4)."),
     click.option("--other-threshold", "fixed_other_threshold", type=click.FloatRange(0, 1), default=None,
                  help="Fixed operating point: answer 'other' from this probability on "
                       "(default: chosen on validation)."),
     click.option("--other-budget", type=click.FloatRange(0, 1), default=None,
                  help="With --other: real-label balanced accuracy the chosen operating point may give up "
-                      "(default 0.015)."),
+                      "(default 0.02)."),
     click.option("--foreign-letters/--no-foreign-letters", default=None,
                  help="With --other: answer 'other' for a name holding a letter no real-label name uses "
                       "(default on)."),

@@ -19,7 +19,7 @@ from nameort.encoding import EncodingRules
 from nameort.errors import NameortError
 
 from .config import TrainConfig
-from .model import ModelConfig, NameRNN, build_model
+from .model import ModelConfig, build_model, inference_model
 
 CHECKPOINT_FILENAME = "checkpoint.pt"
 METRICS_FILENAME = "metrics.json"
@@ -44,11 +44,11 @@ class Checkpoint:
     history: list  # per-epoch loss and accuracies
     state_dict: dict  # the weights of the best validation epoch
 
-    def build(self) -> NameRNN:
-        """The network with its weights, in eval mode (dropout off)."""
+    def build(self) -> torch.nn.Module:
+        """The network with its weights, in eval mode (dropout off), outputs as the labels (``inference_model``)."""
         model = build_model(self.model_config)
         model.load_state_dict(self.state_dict)
-        return model.eval()
+        return inference_model(model)
 
 
 def save_checkpoint(checkpoint: Checkpoint, run_dir: Path) -> Path:

@@ -35,7 +35,7 @@ from nameort.encoding import Encoder
 from .background import OTHER_LABEL, build_dataset, read_background
 from .config import TrainConfig
 from .data import NamesDataset, load_dataset, split_indices
-from .figures import choose_threshold, foreign_mask, score
+from .figures import auroc, choose_threshold, foreign_mask, score
 from .train import fit_decision, fit_rows, logits_of, resolve_device, scored_rows, torch_threads
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ def cross_validate(
                 decision, calibration = fit_decision(fitted, dataset, rows["validation"], fold_config)
                 targets, logits, foreign = scored_rows(fitted, dataset, test_rows, "test")
                 figures = score(targets, logits, dataset.labels, decision, foreign=foreign, top_k=top_k)
+                if dataset.background is not None:
+                    figures |= per_language(dataset, test_rows, softmax(logits, decision.temperature), decision, foreign)
                 confusion += np.asarray(figures.pop("confusion_matrix"))
                 if repeat == 0:
                     probabilities = softmax(logits, decision.temperature)
@@ -161,10 +163,34 @@ def pooled_operating_point(dataset: NamesDataset, config: TrainConfig, probabili
     return {"other_threshold": threshold, "budget": config.other_budget, **{k: figures[k] for k in keys}}
 
 
+def per_language(dataset: NamesDataset, rows, probabilities, decision, foreign) -> dict:
+    """Per background language: share answered other and AUROC against the real-label rows; their means.
+
+    The background mix depends on ``other_ratio`` (small files run out, the big
+    ones fill the rest), so pooled rejection and AUROC partly measure the mix;
+    the means over languages (``macro_rejection``, ``macro_auroc``) do not.
+    """
+    origins = np.asarray([dataset.origins[i] for i in rows])
+    targets = np.asarray([dataset.targets[i] for i in rows])
+    other = dataset.labels.index(OTHER_LABEL)
+    answers, _ = decide(probabilities, decision, dataset.labels, foreign=foreign)
+    in_scope = targets != other
+    out = {}
+    for language in dataset.background["languages"]:
+        mine = origins == language
+        if mine.any() and not (targets[mine] != other).any():
+            out[f"rejection/{language}"] = float((answers[mine] == other).mean())
+            keep = in_scope | mine
+            out[f"auroc/{language}"] = auroc(1.0 - probabilities[keep, other], in_scope[keep])
+    rejections = [v for k, v in out.items() if k.startswith("rejection/")]
+    aurocs = [v for k, v in out.items() if k.startswith("auroc/")]
+    return out | {"macro_rejection": float(np.mean(rejections)), "macro_auroc": float(np.mean(aurocs))}
+
+
 def summarise(entries) -> dict:
     """{figure: {"mean", "std"}} over the entries' numbers (sample std; 0 for one entry)."""
     out = {}
-    for key in entries[0]:
+    for key in dict.fromkeys(k for e in entries for k in e):  # every key, in first-seen order
         if key in ("repeat", "fold", "language"):
             continue
         values = [e[key] for e in entries if isinstance(e.get(key), (int, float)) and e.get(key) is not None]

@@ -38,7 +38,9 @@ ECE_BINS = 15
 # unless every other logit underflows).
 THRESHOLD_GRID = np.round(np.arange(0.05, 1.0001, 0.005), 3)
 # Real-label balanced accuracy the operating point may give up for rejections (choose_threshold).
-IN_SCOPE_BUDGET = 0.015
+# 2 points: German/Italian cross-validate at ~95.8% balanced accuracy without a threshold, and the
+# product must stay above 93% on real names, which score about like cross-validation (issue 11).
+IN_SCOPE_BUDGET = 0.02
 
 
 def foreign_mask(names, rules: EncodingRules) -> np.ndarray:

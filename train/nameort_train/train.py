@@ -34,7 +34,7 @@ from .config import ConfigError, TrainConfig
 from .data import split_indices
 from .figures import calibrate, foreign_mask, score
 from .metrics import classification_metrics
-from .model import ModelConfig, build_model, merge_members
+from .model import ModelConfig, build_model, inference_model, merge_members
 
 log = logging.getLogger(__name__)
 
@@ -195,17 +195,22 @@ def fit_rows(dataset, rows: dict, config: TrainConfig, device=None, on_epoch=Non
     """
     device = device if device is not None else resolve_device(config.device)
     rules = dataset.rules()
-    parts = _encode(dataset, rules, rows, device)
+    # Open set, fine background: the network learns each background language as its own class;
+    # the returned model merges them into "other" (model.MergedOutputs), so callers see dataset.labels.
+    fine = config.other_fine and dataset.background is not None
+    learned = fine_background(dataset) if fine else dataset
+    parts = _encode(learned, rules, rows, device)
     torch.manual_seed(config.seed)
     model_config = ModelConfig(
         vocab_size=len(rules.characters),
         sequence_length=rules.sequence_length,
-        num_classes=len(dataset.labels),
+        num_classes=len(learned.labels),
         hidden_size=config.hidden_size,
         num_layers=config.num_layers,
         dropout=config.dropout,
         head=config.head,
         head_hidden=config.head_hidden,
+        merge_from=len(dataset.labels) - 1 if fine else 0,
     )
     model = build_model(model_config).to(device)
     log.info(
@@ -237,7 +242,15 @@ def fit_rows(dataset, rows: dict, config: TrainConfig, device=None, on_epoch=Non
         best_state = copy.deepcopy(model.state_dict())
     if config.logit_adjust:
         best_state = adjust_logits(model, parts["train"][1], config.logit_adjust)
-    return Fitted(model.eval(), model_config, best_state, best_epoch, history, parts)
+    return Fitted(inference_model(model), model_config, best_state, best_epoch, history, parts)
+
+
+def fine_background(dataset):
+    """``dataset`` with its ``other`` rows labelled by their background file (the real labels first)."""
+    real = len(dataset.labels) - 1
+    languages = tuple(dataset.background["languages"])
+    targets = tuple(t if t < real else real + languages.index(o) for t, o in zip(dataset.targets, dataset.origins))
+    return dataclasses.replace(dataset, labels=dataset.labels[:real] + languages, targets=targets)
 
 
 @torch.no_grad()
@@ -297,7 +310,8 @@ def _encode(dataset, rules, splits, device) -> dict:
     encoder = Encoder(rules)
     prepared = [encoder.prepare(name) for name in dataset.names]
     # Background names (other files) are expected to be altered: accents folded, long ones truncated.
-    real = len(dataset.labels) - (1 if dataset.background is not None else 0)
+    background = {OTHER_LABEL, *(dataset.background or {}).get("languages", ())} if dataset.background else set()
+    real = sum(label not in background for label in dataset.labels)
     altered = [p.name for p, t in zip(prepared, dataset.targets) if p.flags and t < real]
     if altered:
         # The vocabulary comes from these very files, so this only happens for
