@@ -233,7 +233,7 @@ def bench_model(args, names: list) -> dict:
 
 
 KINDS = {
-    "repeated": (generate, "surnames drawn with Zipf-like repeats: most rows repeat an earlier name (the memo answers them)"),
+    "repeated": (generate, "Zipf-like repeats: most rows repeat an earlier name (the memo answers them)"),
     "distinct": (generate_distinct, "every surname different: the model runs on every row"),
 }
 

@@ -2,8 +2,11 @@
 
     python benchmarks/dask_bench.py                        # 1,000,000 rows, bundled model, 2 workers
     python benchmarks/dask_bench.py --rows 200000 --model /path/to/model --json out.json
+    python benchmarks/dask_bench.py --distinct             # every surname different: the model runs on every row
 
-Uses the realistic file of ``batch_bench.py`` (same generator, same seed).
+Uses the files of ``batch_bench.py`` (same generators, same seed): by default
+the ``repeated`` one, where most rows repeat an earlier name and the memo
+answers them; with ``--distinct`` the all-distinct one.
 Both headline runs are the real CLI in a child process, timed end to end
 (the dask run includes starting its LocalCluster of ``--workers``
 single-threaded processes). A third, untimed-for-the-headline child runs the
@@ -30,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from batch_bench import DATA, generate, nameort_argv, read_names, run_child  # noqa: E402
+from batch_bench import DATA, generate, generate_distinct, nameort_argv, read_names, run_child  # noqa: E402
 
 BREAKDOWN = """
 import json, resource, sys, time
@@ -85,17 +88,19 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where the generated files go (default: a temp folder)")
     parser.add_argument("--json", default=None, help="write the results here (default: WORKDIR/dask_bench.json)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--distinct", action="store_true", help="every surname different (no memo hits)")
     args = parser.parse_args()
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nameort-dask-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    src = workdir / f"people_{args.rows}.csv"
+    kind = "distinct" if args.distinct else "repeated"
+    src = workdir / f"people_{kind}_{args.rows}.csv"
     start = time.perf_counter()
     if not src.exists():
-        generate(src, args.rows, read_names(DATA))
+        (generate_distinct if args.distinct else generate)(src, args.rows, read_names(DATA))
     print(f"generated {src} ({src.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - start:.1f} s",
           file=sys.stderr)
-    report = {"rows": args.rows, "file_mib": src.stat().st_size / 2**20, "model": args.model or "bundled",
+    report = {"rows": args.rows, "input": kind, "file_mib": src.stat().st_size / 2**20, "model": args.model or "bundled",
               "cpus": os.cpu_count(), "workers": args.workers}
     try:
         report["local"] = bench_cli(src, workdir / "local.csv", args.rows, args, [])
@@ -117,7 +122,7 @@ def main() -> None:
 
 
 def print_table(report: dict) -> None:
-    print(f"{report['rows']:,} rows ({report['file_mib']:.0f} MiB), model: {report['model']}, cpus: {report['cpus']}")
+    print(f"{report['rows']:,} {report['input']} rows ({report['file_mib']:.0f} MiB), model: {report['model']}, cpus: {report['cpus']}")
     print("(peak RSS and CPU: the CLI process and the children it reaped; RSS of the largest one)")
     print(f"{'run':44} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12} {'CPU s':>7}")
     for key, label in (("local", "nameort batch (one process)"),

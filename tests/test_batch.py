@@ -570,10 +570,11 @@ def test_other_threshold_reaches_batch(tmp_path, clf):
     data["decision"] = {"other_label": "Italian", "other_threshold": 0.9}
     sidecar.write_text(json.dumps(data), encoding="utf-8")
     src = write_rows(tmp_path / "in.csv", PEOPLE)
-    assert batch(src, "-o", tmp_path / "a.csv", "-c", "surname", "--model", model, "--other-threshold", "0").exit_code == 0
+    options = ["-c", "surname", "--model", model, "--other-threshold"]
+    assert batch(src, "-o", tmp_path / "a.csv", *options, "0").exit_code == 0
     labels = {row[4] for row in read_rows(tmp_path / "a.csv")[1:] if row[6] != "empty"}
     assert labels == {"Italian"}  # every usable name reaches an operating point of 0
-    assert batch(src, "-o", tmp_path / "b.csv", "-c", "surname", "--model", model, "--other-threshold", "1").exit_code == 0
+    assert batch(src, "-o", tmp_path / "b.csv", *options, "1").exit_code == 0
     assert "Italian" not in {row[4] for row in read_rows(tmp_path / "b.csv")[1:]}
     refused = batch(src, "-o", tmp_path / "c.csv", "-c", "surname", "--other-threshold", "0.5")
     assert refused.exit_code != 0 and "background label" in refused.stderr

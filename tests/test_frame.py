@@ -66,7 +66,8 @@ def test_pandas_integer_column_labels_and_errors(clf):
     df = pd.DataFrame({0: ["Rossi"], 5: ["Weber"]})
     assert nameort.classify_frame(df, 5, model=clf)["nameort_label"].iloc[0] == clf.predict("Weber").label
     assert nameort.classify_frame(df, 1, model=clf)["nameort_label"].iloc[0] == clf.predict("Rossi").label
-    with pytest.raises(nameort.InputError, match=r"no column 'surname' in the DataFrame; the columns are: 1:'0', 2:'5'"):
+    listing = r"no column 'surname' in the DataFrame; the columns are: 1:'0', 2:'5'"
+    with pytest.raises(nameort.InputError, match=listing):
         nameort.classify_frame(df, "surname", model=clf)
     done = nameort.classify_frame(df, 5, model=clf)
     with pytest.raises(nameort.InputError, match="classified already"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batch.formats import result_columns
+from .rendering import status_cells
 from .batch.options import check_options
 from .batch.reading import column_index, refuse_prefixed
 
@@ -116,8 +117,6 @@ def _names(values: list) -> list:
 def _result_values(cols, top_k, probabilities) -> dict:
     """Result column name -> (values, "str" or "float"), floats as NumPy arrays with NaN for missing."""
     names = result_columns(cols.labels, top_k, probabilities)
-    from .rendering import status_cells
-
     values = [(cols.label_strings(), "str"), (cols.confidence, "float"), (status_cells(cols), "str"),
               (cols.unknown_chars.tolist(), "str")]
     for k in range(top_k or 0):

@@ -118,5 +118,6 @@ def _quote_or_null(value) -> str:
 
 
 __all__ = [
-    "probability_cells", "json_numbers", "json_quote", "label_cells", "status_cells", "top_label_cells", "json_objects", "json_array", "rounded",
+    "probability_cells", "json_numbers", "json_quote", "label_cells", "status_cells", "top_label_cells",
+    "json_objects", "json_array", "rounded",
 ]
