@@ -3,11 +3,13 @@
 Every format has the same four parts, which the job calls in this order:
 
 * ``begin(header)``: the header line (CSV), or the JSON keys to use;
-* ``render(columns)``: for each name of a ``columnar.Columns``, what its rows
-  get appended (computed a column at a time by ``nameort.rendering``, in a
-  pool thread, and kept in the memo);
+* ``render(columns)``: for each name of a ``columnar.Columns``, a tuple of
+  what its rows get appended, its status string at position ``status_at``
+  (computed a column at a time by ``nameort.rendering``, in a pool thread,
+  and kept in the memo);
 * ``write(rows, names, rendered, bad)``: a chunk of rows with their results,
-  ``rendered`` mapping each name to what ``render`` made (``None``: a bad row);
+  ``rendered`` mapping each name to what ``render`` made (``None``: a bad
+  row, mapped to ``placeholder``);
 * ``bad``: what a row marked ``bad_row`` gets.
 
 The Parquet format, which needs pyarrow, lives in ``parquet``.
@@ -72,6 +74,8 @@ def result_cells(classifier, names, *, top_k: int | None = None, threshold: floa
 class CsvFormat:
     """Rows as CSV: the original fields, then the result cells."""
 
+    status_at = 2  # nameort_status among the result cells
+
     def __init__(self, out, labels, top_k, probabilities, delimiter, line_ending, width):
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator=line_ending)
         self.labels, self.top_k, self.probabilities, self.width = labels, top_k, probabilities, width
@@ -105,6 +109,8 @@ class CsvFormat:
 class JsonlFormat:
     """One JSON object per row: the original fields by header name, then the results."""
 
+    status_at = 0  # render gives (status, text appended to the row's object)
+
     def __init__(self, out, labels, top_k, probabilities, width):
         self.out = out
         self.top_k, self.probabilities, self.width = top_k, probabilities, width
@@ -117,14 +123,14 @@ class JsonlFormat:
         if probabilities:
             results[PREFIX + "probabilities"] = {}
         self.bad = ", " + self.encode(results)[1:] + "\n"
-        self.placeholder = self.bad
+        self.placeholder = (BAD_ROW, self.bad)
 
     def begin(self, header):
         if header is not None:
             self.keys = unique_keys(header)
 
     def render(self, cols) -> list:
-        """``, "nameort_label": ..., ...}\\n`` per row: appended to an object with its closing brace cut off."""
+        """(status, ``, "nameort_label": ..., ...}\\n``) per row: appended to an object with its closing brace cut off."""
         n = len(cols)
         if n == 0:
             return []
@@ -156,11 +162,11 @@ class JsonlFormat:
                 objects[i] = "{}"
             columns.append(objects)
             template += f', "{PREFIX}probabilities": %s'
-        return list(map((template + "}\n").__mod__, zip(*columns)))
+        return list(zip(status, map((template + "}\n").__mod__, zip(*columns))))
 
     def write(self, rows, names, rendered, bad):
         encode, keys = self.encode, self.keys
-        lines = [encode(dict(zip(keys, row)))[:-1] + rendered[name] for row, name in zip(rows, names)]
+        lines = [encode(dict(zip(keys, row)))[:-1] + rendered[name][1] for row, name in zip(rows, names)]
         width = self.width
         for i in bad:
             row = rows[i]

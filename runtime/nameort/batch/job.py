@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from .. import rendering
 from ..columnar import classify
 from .memo import Memo
 from .options import BAD_ROW, DEFAULT_BATCH_SIZE, JOB_NAMES, MEMO_SIZE, MODEL_BATCH
@@ -64,7 +63,7 @@ class _Chunk:
         self.rows, self.names, self.bad = rows, names, bad
         self.upto = upto  # input rows done once this chunk is written (skipped ones included)
         self.position = position  # input bytes consumed when it was read
-        self.known = {}  # name -> (status, rendered) found in the memo
+        self.known = {}  # name -> what the format rendered, found in the memo
         self.waits = []  # futures whose results cover the other names
         self.jobs = []  # (future, names) submitted for this chunk
 
@@ -146,12 +145,12 @@ class Job:
         return chunk
 
     def _classify(self, names) -> tuple:
-        """In a pool thread: ({name: (status, rendered)}, texts the model ran) for distinct names."""
+        """In a pool thread: ({name: rendered}, texts the model ran) for distinct names."""
         cols = classify(
             self.classifier, names, top_k=self.top_k, threshold=self.threshold,
             other_threshold=self.other_threshold, batch_size=MODEL_BATCH,
         )
-        return dict(zip(names, zip(rendering.status_cells(cols), self.format.render(cols)))), cols.model_texts
+        return dict(zip(names, self.format.render(cols))), cols.model_texts
 
     def _finish(self, chunk: _Chunk) -> None:
         results = chunk.known
@@ -164,10 +163,14 @@ class Job:
             self.model_names += ran
             # Only this chunk submitted these names, and no later chunk resubmits a pending name.
             deque(map(pending.pop, part), maxlen=0)
-        results[None] = (BAD_ROW, self.format.placeholder)  # marked bad rows; the format rearranges them
-        rendered = dict(zip(results.keys(), map(itemgetter(1), results.values())))
-        self.format.write(chunk.rows, chunk.names, rendered, chunk.bad)
-        self.counts.update(map(itemgetter(0), map(results.__getitem__, chunk.names)))
+        names, status = chunk.names, itemgetter(self.format.status_at)
+        if chunk.bad:
+            results[None] = self.format.placeholder  # marked bad rows; the format rearranges them
+            self.counts[BAD_ROW] += len(chunk.bad)
+            self.counts.update(map(status, map(results.__getitem__, [n for n in names if n is not None])))
+        else:
+            self.counts.update(map(status, map(results.__getitem__, names)))
+        self.format.write(chunk.rows, names, results, chunk.bad)
         if self.progress is not None:
             elapsed = time.monotonic() - self.started
             self.progress(Progress(chunk.upto, chunk.position, self.rows.source.size, elapsed))

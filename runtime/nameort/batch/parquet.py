@@ -132,6 +132,7 @@ class ParquetFormat:
     """Rows as Parquet: the input's columns with their types, then the typed result columns."""
 
     placeholder = None  # marked bad rows are refused before a Parquet job starts
+    status_at = 2  # nameort_status among the typed result values
 
     def __init__(self, out, rows, labels, top_k, probabilities):
         self.out, self.labels, self.top_k, self.probabilities = out, labels, top_k, probabilities
