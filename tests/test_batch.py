@@ -559,16 +559,10 @@ def test_the_output_format_follows_the_extension(tmp_path, clf):
 
 
 def test_other_threshold_reaches_batch(tmp_path, clf):
-    import shutil
+    from test_columnar import bundled_copy
 
-    from nameort.sidecar import BUNDLED_MODEL_DIR, MODEL_FILENAME
-
-    model = tmp_path / "model"
-    shutil.copytree(BUNDLED_MODEL_DIR, model)
-    sidecar = model / (MODEL_FILENAME + ".json")
-    data = json.loads(sidecar.read_text(encoding="utf-8"))
-    data["decision"] = {"other_label": "Italian", "other_threshold": 0.9}
-    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    model = bundled_copy(tmp_path / "open", {"other_label": "Italian", "other_threshold": 0.9})
+    closed = bundled_copy(tmp_path / "closed", None)  # no background label
     src = write_rows(tmp_path / "in.csv", PEOPLE)
     options = ["-c", "surname", "--model", model, "--other-threshold"]
     assert batch(src, "-o", tmp_path / "a.csv", *options, "0").exit_code == 0
@@ -576,6 +570,6 @@ def test_other_threshold_reaches_batch(tmp_path, clf):
     assert labels == {"Italian"}  # every usable name reaches an operating point of 0
     assert batch(src, "-o", tmp_path / "b.csv", *options, "1").exit_code == 0
     assert "Italian" not in {row[4] for row in read_rows(tmp_path / "b.csv")[1:]}
-    refused = batch(src, "-o", tmp_path / "c.csv", "-c", "surname", "--other-threshold", "0.5")
+    refused = batch(src, "-o", tmp_path / "c.csv", "-c", "surname", "--model", closed, "--other-threshold", "0.5")
     assert refused.exit_code != 0 and "background label" in refused.stderr
     assert not (tmp_path / "c.csv").exists()

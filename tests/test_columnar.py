@@ -73,16 +73,30 @@ def clf():
     return Classifier.load()
 
 
-@pytest.fixture(scope="module")
-def open_set(tmp_path_factory):
-    """The bundled model with "Italian" as its background label, a temperature and foreign letters on."""
-    target = tmp_path_factory.mktemp("open") / "model"
+def bundled_copy(folder, decision):
+    """The bundled model with its sidecar's decision entry replaced (None: removed, a plain argmax)."""
+    target = folder / "model"
     shutil.copytree(BUNDLED_MODEL_DIR, target)
     sidecar = target / (MODEL_FILENAME + ".json")
     data = json.loads(sidecar.read_text(encoding="utf-8"))
-    data["decision"] = {"temperature": 1.5, "other_label": "Italian", "other_threshold": 0.8, "foreign_letters": True}
+    data.pop("decision", None)
+    if decision is not None:
+        data["decision"] = decision
     sidecar.write_text(json.dumps(data), encoding="utf-8")
-    return Classifier.load(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def open_set(tmp_path_factory):
+    """The bundled model with "Italian" as its background label, a temperature and foreign letters on."""
+    decision = {"temperature": 1.5, "other_label": "Italian", "other_threshold": 0.8, "foreign_letters": True}
+    return Classifier.load(bundled_copy(tmp_path_factory.mktemp("open"), decision))
+
+
+@pytest.fixture(scope="module")
+def closed_set(tmp_path_factory):
+    """The bundled model without decision rules: a plain argmax, no background label."""
+    return Classifier.load(bundled_copy(tmp_path_factory.mktemp("closed"), None))
 
 
 @pytest.fixture(scope="module")
@@ -135,34 +149,37 @@ def test_formatted_output_is_byte_identical(clf, options):
 def test_the_arrays_and_their_types(clf):
     names = ["Rossi", "", None, "\U0001f600", "Garc\u00eda", "Schmidt", "Rossi", "a" * 40]
     cols = classify(clf, names, top_k=2, threshold=0.5)
+    n_labels = len(clf.labels)
     assert cols.label.dtype == np.int16 and cols.status.dtype == np.uint8
     assert cols.confidence.dtype == cols.probabilities.dtype == np.float64
-    assert cols.probabilities.shape == (8, 2) and cols.top_index.shape == cols.top_probability.shape == (8, 2)
+    assert cols.probabilities.shape == (8, n_labels) and cols.top_index.shape == cols.top_probability.shape == (8, 2)
     assert [STATUS_TEXT[c] for c in cols.status.tolist()] == cols.status_strings()
-    assert cols.status_strings()[:5] == ["ok", "empty", "empty", "unsupported", "unknown_chars"]
+    assert cols.status_strings()[1:4] == ["empty", "empty", "unsupported"]
+    assert cols.status_strings()[4] in ("unknown_chars", "unknown_chars+low_confidence")
+    assert cols.status_strings()[0] == clf.predict("Rossi", threshold=0.5).status
     assert cols.status_strings()[7] in ("truncated", "truncated+low_confidence")
     assert cols.label[1] == cols.label[2] == cols.label[3] == NO_LABEL
     assert np.isnan(cols.confidence[1:4]).all() and np.isnan(cols.probabilities[1:4]).all()
     assert (cols.top_index[1:4] == -1).all()
-    assert cols.label_strings()[0] == cols.label_strings()[6] == "Italian"
-    assert classify(clf, ["Rossi"], threshold=0.99).status_strings() == ["low_confidence"]  # Rossi: 0.955
-    assert classify(clf, ["Rossi"], threshold=0.99).label_strings() == ["unknown"]
+    assert cols.label_strings()[0] == cols.label_strings()[6] == clf.predict("Rossi", threshold=0.5).label
+    assert classify(clf, ["Rossi"], threshold=1.0).status_strings() == ["low_confidence"]
+    assert classify(clf, ["Rossi"], threshold=1.0).label_strings() == ["unknown"]
     assert cols.unknown_chars.tolist()[4] == "\u00ed" and cols.text.tolist()[4] == "Garcia"
     assert cols.names is not None and cols.predictions()[2].name is None
     assert cols.model_texts == 4  # Rossi, Garcia, Schmidt, aaa...: the repeat and the unusable ones did not run
 
 
-def test_bad_input_and_options_are_refused(clf):
+def test_bad_input_and_options_are_refused(clf, closed_set):
     with pytest.raises(TypeError, match="a name must be a str, not int"):
         classify(clf, ["Rossi", 5])
     with pytest.raises(TypeError, match="a name must be a str, not NoneType"):
         clf.predict_many(["Rossi", None])
     with pytest.raises(ValueError, match="top_k"):
-        classify(clf, ["Rossi"], top_k=3)
+        classify(clf, ["Rossi"], top_k=len(clf.labels) + 1)
     with pytest.raises(ValueError, match="threshold"):
         classify(clf, ["Rossi"], threshold=1.5)
     with pytest.raises(ValueError, match="background label"):
-        classify(clf, ["Rossi"], other_threshold=0.5)
+        classify(closed_set, ["Rossi"], other_threshold=0.5)
     assert len(classify(clf, [])) == 0 and json_objects(classify(clf, [])) == []
 
 
