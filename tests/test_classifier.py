@@ -15,18 +15,20 @@ def clf():
 
 
 def test_bundled_model_knows_the_famous_examples(clf):
-    assert clf.labels == ("German", "Italian")
+    assert clf.labels == ("German", "Italian", "other")
     assert clf.predict("Tribbiani").label == "Italian"
     assert clf.predict("Schmidt").label == "German"
+    # Names of neither origin get the background label, not a confident German or Italian.
+    assert [clf.predict(name).label for name in ("Nguyen", "Yamamoto", "Kowalski")] == ["other"] * 3
 
 
 def test_prediction_carries_every_probability(clf):
     p = clf.predict("Rossi")
     assert p.name == "Rossi" and p.status == "ok" and p.text == "Rossi"
-    assert set(p.probabilities) == {"German", "Italian"}
+    assert set(p.probabilities) == {"German", "Italian", "other"}
     assert math.isclose(sum(p.probabilities.values()), 1.0, abs_tol=1e-9)
+    assert p.label == "Italian" and p.confidence == p.probabilities["Italian"]
     assert p.confidence == max(p.probabilities.values())
-    assert p.label == max(p.probabilities, key=p.probabilities.get)
 
 
 def test_predict_many_keeps_order_and_duplicates(clf):
@@ -58,9 +60,11 @@ def test_unsupported_script_gets_no_prediction(clf):
 
 
 def test_top_k_is_sorted_best_first(clf):
-    p = clf.predict("Tribbiani", top_k=2)
-    assert [label for label, _ in p.top] == ["Italian", "German"]
-    assert p.top[0][1] >= p.top[1][1]
+    p = clf.predict("Tribbiani", top_k=3)
+    assert [label for label, _ in p.top][0] == "Italian"
+    assert sorted(label for label, _ in p.top) == ["German", "Italian", "other"]
+    assert p.top[0][1] >= p.top[1][1] >= p.top[2][1]
+    assert [prob for _, prob in p.top] == [p.probabilities[label] for label, _ in p.top]
     assert clf.predict("Tribbiani").top == ()
 
 
@@ -75,7 +79,7 @@ def test_threshold_abstains_with_label_unknown(clf):
     assert (at_confidence.label, at_confidence.status) == ("Italian", "ok")
 
 
-@pytest.mark.parametrize("kwargs", [{"top_k": 0}, {"top_k": 3}, {"threshold": 1.5}, {"threshold": -0.1}])
+@pytest.mark.parametrize("kwargs", [{"top_k": 0}, {"top_k": 4}, {"other_threshold": 1.1}, {"threshold": 1.5}, {"threshold": -0.1}])
 def test_bad_options_are_value_errors(clf, kwargs):
     with pytest.raises(ValueError):
         clf.predict("Rossi", **kwargs)
@@ -93,7 +97,7 @@ def test_parallel_sessions_give_the_same_numbers_as_one():
 
 def test_probabilities_are_finite_and_normalised(clf):
     probs = clf.probabilities(["A", "Zz", "Abcdefghijklmnopqr"])
-    assert probs.shape == (3, 2) and np.isfinite(probs).all()
+    assert probs.shape == (3, 3) and np.isfinite(probs).all()
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-9)
 
 

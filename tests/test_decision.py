@@ -91,19 +91,23 @@ def test_a_bad_decision_entry_is_a_model_error(tmp_path, entry, message):
 
 
 def test_the_decision_entry_reaches_every_prediction(tmp_path):
-    # The two-label bundled model with "Italian" posing as the background label, at 0.9:
-    # names the model gives Italian with less than 0.9 are answered German.
-    plain = Classifier.load()
-    names = ["Tribbiani", "Schmidt", "Rossi", "Garcia", "Nguyen", "Bianchi", "Weber"]
-    base = {p.name: p.probabilities["Italian"] for p in plain.predict_many(names)}
+    # The bundled network twice: without decision rules (a plain argmax), and with "Italian"
+    # posing as the background label at 0.9, a temperature and foreign letters on.
+    plain = Classifier.load(_bundled_copy(tmp_path / "plain", {}))
     entry = {"temperature": 1.5, "other_label": "Italian", "other_threshold": 0.9, "foreign_letters": True}
-    clf = Classifier.load(_bundled_copy(tmp_path, entry))
+    clf = Classifier.load(_bundled_copy(tmp_path / "warm", entry))
+    names = ["Tribbiani", "Schmidt", "Rossi", "Garcia", "Nguyen", "Bianchi", "Weber", "Esposito"]
+    base = {p.name: p for p in plain.predict_many(names)}
     warm = {p.name: p for p in clf.predict_many(names)}
+    assert {p.label for p in warm.values()} == {"Italian", "German", "other"}  # the test sees every branch
     for name in names:
-        assert (warm[name].probabilities["Italian"] > 0.5) == (base[name] > 0.5)  # temperature keeps the argmax
-        want = "Italian" if warm[name].probabilities["Italian"] >= 0.9 else "German"
+        b, w = base[name].probabilities, warm[name].probabilities
+        assert max(w, key=w.get) == max(b, key=b.get)  # temperature keeps the argmax...
+        assert w[base[name].label] < b[base[name].label]  # ...and only softens
+        real = {label: v for label, v in w.items() if label != "Italian"}
+        want = "Italian" if w["Italian"] >= 0.9 else max(real, key=real.get)
         assert warm[name].label == want
-        assert warm[name].confidence == warm[name].probabilities[want]
+        assert warm[name].confidence == w[want]
         assert clf.predict(name) == warm[name]
     # A foreign letter answers the background label whatever the probabilities.
     assert clf.predict("Weberń").label == "Italian"
@@ -127,6 +131,7 @@ def test_bundled_models_are_addressed_by_name(tmp_path, monkeypatch):
 
 def _bundled_copy(tmp_path, decision) -> str:
     target = tmp_path / "model"
+    target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(BUNDLED_MODEL_DIR, target, dirs_exist_ok=True)
     sidecar = target / (MODEL_FILENAME + ".json")
     data = json.loads(sidecar.read_text(encoding="utf-8"))
