@@ -59,14 +59,14 @@ def confusion_png(confusion, labels, path: Path, title: str) -> Path:
     counts = np.asarray(confusion)
     rows = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, rows, out=np.zeros(counts.shape, dtype=float), where=rows > 0)
-    size = max(4.0, 0.45 * len(labels) + 2)
+    size = max(5.0, 0.45 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("answered")
     ax.set_ylabel("true label")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     for i in range(len(labels)):
         for j in range(len(labels)):
             ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
