@@ -143,7 +143,8 @@ def open_set_run(tmp_path_factory, data_dir):
     from nameort.cli import main
 
     run_dir = tmp_path_factory.mktemp("open-run")
-    args = ["train", "--data", str(data_dir), "--other", "rest", "--out", str(run_dir), "--seed", "0", "--quiet", "--force"]
+    args = ["train", "--data", str(data_dir), "--other", "rest", "--out", str(run_dir), "--seed", "0",
+            "--quiet", "--force"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return run_dir

@@ -76,8 +76,8 @@ def test_closed_set_is_unchanged(folder):
 
 
 def test_real_dataset_background(data_dir):
-    data = build_dataset(data_dir, ("German", "Italian"), "drop", resolve_other("rest", data_dir, ("German", "Italian")),
-                         1.0, 0)
+    labels = ("German", "Italian")
+    data = build_dataset(data_dir, labels, "drop", resolve_other("rest", data_dir, labels), 1.0, 0)
     counts = data.counts()
     assert (counts["German"], counts["Italian"]) == (722, 707)
     assert counts[OTHER_LABEL] == 714  # round(1.0 * 714.5): Python rounds half to even
