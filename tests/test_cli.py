@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from nameort.sidecar import read_card, resolve_model_path
+
 
 def nameort(*args, stdin=None):
     return subprocess.run(
@@ -52,7 +54,12 @@ def test_classify_csv_has_one_row_per_name_and_per_class_columns():
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert [r["name"] for r in rows] == ["Rossi", "Smith, John"]
     assert rows[1]["status"] == "unknown_chars" and rows[1]["unknown_chars"] == ","
-    assert abs(float(rows[0]["p_German"]) + float(rows[0]["p_Italian"]) - 1) < 1e-5
+    # One p_ column per label of the model (the background label "other" included), summing to 1.
+    labels = read_card(resolve_model_path(None)).labels
+    assert list(rows[0])[5:] == [f"p_{label}" for label in labels]
+    assert rows[0]["label"] == "Italian"
+    for row in rows:
+        assert abs(sum(float(row[f"p_{label}"]) for label in labels) - 1) < 1e-5
 
 
 def test_threshold_abstains():
@@ -61,11 +68,14 @@ def test_threshold_abstains():
     assert row["label"] == "unknown" and row["status"] == "low_confidence"
 
 
+N_LABELS = len(read_card(resolve_model_path(None)).labels)  # the bundled default's labels, "other" included
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["classify"], "Missing argument"),
-        (["classify", "x", "--top-k", "3"], "the model has 2 labels"),
+        (["classify", "x", "--top-k", str(N_LABELS + 1)], f"the model has {N_LABELS} labels"),
         (["classify", "x", "--threshold", "2"], "--threshold"),
         (["classify", "x", "--format", "xml"], "--format"),
         (["classify", "x", "--model", "/nonexistent/model"], "model not found: /nonexistent/model"),
@@ -83,11 +93,21 @@ def test_info_shows_model_and_providers(active_provider):
     proc = nameort("info", "--json")
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
-    assert facts["labels"] == ["German", "Italian"]
+    assert facts["labels"] == ["German", "Italian", "other"]
     assert facts["vocabulary_size"] == 65 and facts["sequence_length"] == 18
+    decision = facts["decision"]  # open set: "other" from its operating point or a foreign letter
+    assert decision["other_label"] == "other" and decision["foreign_letters"] is True
+    assert 0 < decision["other_threshold"] <= 1 and decision["temperature"] > 0
     assert facts["provider_active"] == active_provider  # what ONNX Runtime really runs on here (conftest)
     assert {"CPUExecutionProvider", active_provider} <= set(facts["providers_available"])
-    assert len(facts["sha256"]) == 64 and 0.9 < facts["metrics"]["test_accuracy"] <= 1
+    assert len(facts["sha256"]) == 64
+    # The sidecar's test figures, as recorded (test_bundled_model.py holds the model to its floors): accuracy
+    # over all three labels is the confusion matrix's diagonal.
+    metrics = facts["metrics"]
+    assert metrics == read_card(resolve_model_path(None)).metrics
+    matrix = metrics["confusion_matrix"]
+    assert len(matrix) == len(facts["labels"]) and sum(map(sum, matrix)) == metrics["count"]
+    assert metrics["test_accuracy"] == pytest.approx(sum(matrix[i][i] for i in range(len(matrix))) / metrics["count"])
     assert facts["verified"] is True and proc.stderr == ""
     text = nameort("info")
     assert "verified:         yes\n" in text.stdout

@@ -28,7 +28,7 @@ def edit_sidecar(model_dir, change):
 
 def test_folder_onnx_path_and_sidecar_path_all_load(model_dir):
     for arg in (model_dir, model_dir / "model.onnx", model_dir / "model.onnx.json", str(model_dir)):
-        assert Classifier.load(arg).labels == ("German", "Italian")
+        assert Classifier.load(arg).labels == ("German", "Italian", "other")
 
 
 def test_model_renamed_with_its_sidecar_loads(model_dir):
@@ -108,9 +108,13 @@ def test_sidecar_sequence_length_disagrees_with_model_input(model_dir):
         Classifier.load(model_dir)
 
 
-def test_sidecar_labels_disagree_with_model_output(model_dir):
-    edit_sidecar(model_dir, lambda d: d.update(labels=["German", "Italian", "French"]))
-    with pytest.raises(ModelError, match="does not match the sidecar's 3 labels"):
+@pytest.mark.parametrize("extra", [1, -1])
+def test_sidecar_labels_disagree_with_model_output(model_dir, extra):
+    # One label more, or one fewer, than the network has outputs; the background label stays among them.
+    labels = list(Classifier.load(model_dir).labels)
+    labels = labels + ["French"] if extra > 0 else [label for label in labels if label != "Italian"]
+    edit_sidecar(model_dir, lambda d: d.update(labels=labels))
+    with pytest.raises(ModelError, match=f"does not match the sidecar's {len(labels)} labels"):
         Classifier.load(model_dir)
 
 

@@ -58,7 +58,11 @@ def test_models_lists_every_bundled_model_as_its_sidecar_describes_it():
 
 @pytest.fixture
 def bundle(tmp_path, monkeypatch):
-    """A bundled-models folder of our own: the default model, and an open-set stand-in with a description."""
+    """A bundled-models folder of our own: the default model, and a stand-in with a description.
+
+    The stand-in is the default network with "Italian" posing as the background label, so the listing
+    is seen to take the background label from the sidecar, not to assume "other".
+    """
     root = tmp_path / "models"
     shutil.copytree(BUNDLED_MODEL_DIR, root / DEFAULT_MODEL)
     shutil.copytree(BUNDLED_MODEL_DIR, root / "aaa-open")
@@ -80,10 +84,13 @@ def test_the_default_comes_first_and_a_description_is_one_line(bundle):
     code, out, err = invoke("models")
     assert code == 0, err
     blocks = out.strip().split("\n\n")
-    assert blocks[0].splitlines()[0] == f"{DEFAULT_MODEL}  (default)"
+    assert blocks[0].splitlines()[:2] == [
+        f"{DEFAULT_MODEL}  (default)",
+        "  labels:  German, Italian, other; 'other' means none of the others",
+    ]
     assert blocks[1].splitlines() == [
         "aaa-open",
-        "  labels:  German, Italian; 'Italian' means none of the others",
+        "  labels:  German, Italian, other; 'Italian' means none of the others",
         f"  size:    {(bundle / 'aaa-open' / MODEL_FILENAME).stat().st_size:,} bytes (model.onnx) + "
         f"{(bundle / 'aaa-open' / 'model.onnx.json').stat().st_size:,} bytes (sidecar)",
         "  about:   German or not German (a test model)",
@@ -91,7 +98,9 @@ def test_the_default_comes_first_and_a_description_is_one_line(bundle):
     # Without a description, the line is made from what the sidecar records.
     card = read_card(bundle / DEFAULT_MODEL / MODEL_FILENAME)
     made = blocks[0].splitlines()[3]
-    assert made.startswith("  about:   " + " / ".join(card.labels))
+    # The real labels, then the background label (none of them), then the recipe's facts.
+    assert made == (f"  about:   German / Italian, or other (none of them) (preset {card.training['preset']}, "
+                    f"test accuracy {card.metrics['test_accuracy']:.3f})")
 
 
 def test_a_broken_bundled_model_is_a_one_line_error(bundle):

@@ -20,6 +20,7 @@ import pytest
 from serve_process import NAMES, Server, expected, query, read_response
 
 from nameort import Classifier
+from nameort.sidecar import read_card, resolve_model_path
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +80,23 @@ def test_empty_list_gives_empty_results(server):
     assert server.post({"names": []})[:2] == (200, {"results": []})
 
 
+N_LABELS = len(read_card(resolve_model_path(None)).labels)  # the bundled default's, "other" included
+
 BAD_GETS = [
     ("/v1/classify", 400, "missing query parameter 'name'"),
     ("/v1/classify?name=Rossi&name=Weber", 400, "query parameter 'name' given more than once"),
     ("/v1/classify?name=Rossi&topk=2", 400, "unknown query parameter 'topk'"),
     ("/v1/classify?name=Rossi&top_k=two", 400, "top_k must be an integer, not 'two'"),
-    ("/v1/classify?name=Rossi&top_k=3", 400, "top_k must be between 1 and 2 (the number of labels), not 3"),
-    ("/v1/classify?name=Rossi&top_k=0", 400, "top_k must be between 1 and 2 (the number of labels), not 0"),
+    (f"/v1/classify?name=Rossi&top_k={N_LABELS + 1}", 400,
+     f"top_k must be between 1 and {N_LABELS} (the number of labels), not {N_LABELS + 1}"),
+    ("/v1/classify?name=Rossi&top_k=0", 400, f"top_k must be between 1 and {N_LABELS} (the number of labels), not 0"),
     ("/v1/classify?name=Rossi&threshold=1.5", 400, "threshold must be between 0 and 1, not 1.5"),
     ("/v1/classify?name=Rossi&threshold=nan", 400, "threshold must be a finite number, not nan"),
-    ("/v1/classify?name=Rossi&other_threshold=0.3", 400, "other_threshold"),
+    # The default model has a background label, so other_threshold is an option; out of range it is refused
+    # (a model without one refuses it outright: test_serve_lifecycle.py).
+    ("/v1/classify?name=Rossi&other_threshold=1.5", 400, "other_threshold must be between 0 and 1, not 1.5"),
+    ("/v1/classify?name=Rossi&other_threshold=-0.1", 400, "other_threshold must be between 0 and 1, not -0.1"),
+    ("/v1/classify?name=Rossi&other_threshold=high", 400, "other_threshold must be a number, not 'high'"),
     ("/v1/nothing", 404, "Not Found"),
 ]
 
@@ -112,7 +120,8 @@ BAD_POSTS = [
     (b'{"names": ["Rossi"], "top_k": "2"}', 400, "top_k must be an integer, not a string"),
     (b'{"names": ["Rossi"], "top_k": true}', 400, "top_k must be an integer, not a boolean"),
     (b'{"names": ["Rossi"], "top_k": 2.5}', 400, "top_k must be an integer, not a number"),
-    (b'{"names": ["Rossi"], "top_k": 5}', 400, "top_k must be between 1 and 2 (the number of labels), not 5"),
+    (b'{"names": ["Rossi"], "top_k": 5}', 400, f"top_k must be between 1 and {N_LABELS} (the number of labels), not 5"),
+    (b'{"names": ["Rossi"], "other_threshold": 2}', 400, "other_threshold must be between 0 and 1, not 2.0"),
     (b'{"names": ["Rossi"], "threshold": -1}', 400, "threshold must be between 0 and 1, not -1.0"),
     (b'{"names": ["Rossi"], "threshold": NaN}', 400, "threshold must be a finite number"),
     (b'{"names": ["Rossi"], "limit": 3}', 400, "unknown field 'limit'"),
@@ -196,7 +205,8 @@ def test_model_endpoint(server, classifier):
     status, body, _ = server.get("/v1/model")
     assert status == 200
     assert body["model"] == "german-italian"
-    assert body["labels"] == ["German", "Italian"]
+    assert body["labels"] == ["German", "Italian", "other"] == list(classifier.labels)
+    assert body["decision"] == classifier.card.decision.to_json() and body["decision"]["other_label"] == "other"
     assert body["sha256"] == classifier.card.model_sha256
     assert body["provider"] == "CPUExecutionProvider"
     assert body["metrics"]["test_accuracy"] == classifier.card.metrics["test_accuracy"]

@@ -180,24 +180,58 @@ def test_connections_over_the_concurrency_limit_get_503_and_the_server_recovers(
         assert s.stop()[0] == 0
 
 
-def test_other_threshold_reaches_the_decision_rules(tmp_path):
-    # The bundled model with a background label declared in its sidecar (the
-    # checksum covers the .onnx only): other_threshold is then a valid option.
+def _bundled_copy(folder, decision):
+    """The bundled model in ``folder``, its sidecar's decision entry replaced (the checksum covers the .onnx only)."""
     model = resolve_model_path(None)
-    shutil.copy(model, tmp_path / "model.onnx")
-    sidecar = json.loads(model.with_name(model.name + ".json").read_text())
-    sidecar["decision"] = {"other_label": "German", "other_threshold": 0.5}
-    (tmp_path / "model.onnx.json").write_text(json.dumps(sidecar))
-    names = ["Schmidt", "Rossi", "Tribbiani", "Weber", "Bianchi", ""]
-    s = Server("--model", str(tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model, folder / "model.onnx")
+    sidecar = json.loads(model.with_name(model.name + ".json").read_text(encoding="utf-8"))
+    sidecar["decision"] = decision
+    (folder / "model.onnx.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    return folder
+
+
+def test_other_threshold_reaches_the_decision_rules(tmp_path):
+    # The open-set default network served from a copy whose sidecar moves the operating point: the
+    # service answers by the served sidecar's rules, and a request's other_threshold moves them again.
+    rules = resolve_model_path(None)
+    decision = json.loads(rules.with_name(rules.name + ".json").read_text(encoding="utf-8"))["decision"]
+    model = _bundled_copy(tmp_path / "model", {**decision, "other_threshold": 0.3})
+    names = ["Schmidt", "Rossi", "Tribbiani", "Weber", "Bianchi", "Nguyen", "Yamamoto", "García", ""]
+    s = Server("--model", str(model))
     try:
-        with Classifier.load(tmp_path) as clf:
-            for other_threshold in (0.02, 0.3, 0.97):
-                want = expected(clf, names, other_threshold=other_threshold)
-                assert s.post({"names": names, "other_threshold": other_threshold})[1]["results"] == want
-                assert [s.get(query(n, other_threshold=other_threshold))[1] for n in names] == want
-            assert {r["label"] for r in expected(clf, names, other_threshold=0.02)} != {
-                r["label"] for r in expected(clf, names, other_threshold=0.97)}
-        assert s.get("/v1/model")[1]["decision"]["other_label"] == "German"
+        with Classifier.load(model) as clf:
+            labels = {}
+            for other_threshold in (None, 0.0, 0.5, 1.0):
+                options = {} if other_threshold is None else {"other_threshold": other_threshold}
+                want = expected(clf, names, **options)
+                assert s.post({"names": names, **options})[1]["results"] == want
+                assert [s.get(query(n, **options))[1] for n in names] == want
+                labels[other_threshold] = dict(zip(names, (r["label"] for r in want)))
+        # At 0 every name is "other"; at 1 only a foreign letter (García's í) still answers it.
+        assert set(labels[0.0].values()) == {"other", None}
+        assert [labels[1.0][n] for n in ("Schmidt", "Tribbiani", "García")] == ["German", "Italian", "other"]
+        assert labels[1.0]["Nguyen"] in ("German", "Italian") and labels[None]["Nguyen"] == "other"
+        assert labels[None]["Yamamoto"] == "other" and labels[None]["Tribbiani"] == "Italian"
+        assert s.get("/v1/model")[1]["decision"] == {**decision, "other_threshold": 0.3}
+    finally:
+        assert s.stop()[0] == 0
+
+
+def test_a_model_without_a_background_label_refuses_other_threshold(tmp_path):
+    # The same network with its decision entry emptied: a closed-set, argmax model of three labels.
+    model = _bundled_copy(tmp_path / "model", {})
+    s = Server("--model", str(model))
+    try:
+        with Classifier.load(model) as clf:
+            n = len(clf.labels)
+            assert s.get("/v1/model")[1]["decision"] == {}
+            message = "other_threshold needs a model with a background label (this one has none)"
+            assert s.get(query("Rossi", other_threshold=0.5))[:2] == (400, {"error": message})
+            assert s.post({"names": ["Rossi"], "other_threshold": 0.5})[:2] == (400, {"error": message})
+            # Every label is an answer by argmax, "other" included; top_k reaches all of them.
+            results = s.post({"names": ["Nguyen", "Tribbiani"], "top_k": n})[1]["results"]
+            assert results == expected(clf, ["Nguyen", "Tribbiani"], top_k=n)
+            assert [r["label"] for r in results] == ["other", "Italian"] and len(results[0]["top"]) == n
     finally:
         assert s.stop()[0] == 0
