@@ -152,3 +152,14 @@ def test_info_shows_the_decision_rules(tmp_path):
     assert "decision:         'Italian' from P >= 0.9 or a foreign letter; temperature 1.5\n" in result.output
     result = CliRunner().invoke(main, ["info", "--model", model, "--json"])
     assert json.loads(result.output)["decision"] == entry
+
+
+def test_accuracy_summary_fits_the_kind_of_model():
+    from nameort.output import accuracy_summary
+
+    open_set = {"test_accuracy": 0.6, "test_figures": {"in_scope_balanced_accuracy": 0.9301, "rejection": 0.4406}}
+    assert accuracy_summary(open_set) == (
+        "balanced accuracy 0.930 on the real labels, 0.441 of other names answered other"
+    )
+    assert accuracy_summary({"test_accuracy": 0.96503}) == "accuracy 0.965"
+    assert accuracy_summary({}) is None

@@ -97,10 +97,12 @@ def test_the_default_comes_first_and_a_description_is_one_line(bundle):
     ]
     # Without a description, the line is made from what the sidecar records.
     card = read_card(bundle / DEFAULT_MODEL / MODEL_FILENAME)
+    figures = card.metrics["test_figures"]
     made = blocks[0].splitlines()[3]
     # The real labels, then the background label (none of them), then the recipe's facts.
     assert made == (f"  about:   German / Italian, or other (none of them) (preset {card.training['preset']}, "
-                    f"test accuracy {card.metrics['test_accuracy']:.3f})")
+                    f"test split: balanced accuracy {figures['in_scope_balanced_accuracy']:.3f} on the real labels, "
+                    f"{figures['rejection']:.3f} of other names answered other)")
 
 
 def test_a_broken_bundled_model_is_a_one_line_error(bundle):

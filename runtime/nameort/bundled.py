@@ -4,7 +4,7 @@
 module says what each one is: its name, labels, size, whether it is the
 default, and one line about it. The line is the sidecar's optional
 ``"description"`` string; a sidecar without one gets a line made from what it
-records (labels, background label, preset, test accuracy).
+records (labels, background label, preset, test-split figures).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import sidecar as _sidecar
 from .errors import ModelError
+from .output import accuracy_summary
 from .sidecar import DEFAULT_MODEL, MODEL_FILENAME, read_card, sidecar_path_for
 
 
@@ -99,7 +100,7 @@ def _made_up_description(card) -> str:
     preset = card.training.get("preset")
     if preset:
         facts.append(f"preset {preset}")
-    accuracy = card.metrics.get("test_accuracy")
-    if isinstance(accuracy, (int, float)):
-        facts.append(f"test accuracy {accuracy:.3f}")
+    summary = accuracy_summary(card.metrics)
+    if summary:
+        facts.append(f"test split: {summary}")
     return line + (f" ({', '.join(facts)})" if facts else "")

@@ -84,7 +84,6 @@ VERIFIED_TEXT = {True: "yes", False: "no (exported with --no-verify)", None: "-"
 
 def write_info(facts: dict, out) -> None:
     metrics = facts["metrics"] or {}
-    accuracy = metrics.get("test_accuracy")
     lines = [
         *([f"name:             {facts['name']} (bundled)"] if facts.get("name") else []),
         f"model:            {facts['model']}",
@@ -93,7 +92,7 @@ def write_info(facts: dict, out) -> None:
         f"labels:           {', '.join(facts['labels'])}",
         f"vocabulary ({facts['vocabulary_size']}): {facts['vocabulary']!r}",
         f"sequence length:  {facts['sequence_length']} (normalization {facts['normalization']})",
-        f"test accuracy:    {accuracy:.4f}" if isinstance(accuracy, (int, float)) else "test accuracy:    -",
+        f"test split:       {accuracy_summary(metrics) or '-'}",
         f"decision:         {decision_text(facts.get('decision'))}",
         f"verified:         {VERIFIED_TEXT[facts.get('verified')]}",
         f"providers:        {', '.join(facts['providers_available'])}",
@@ -115,3 +114,20 @@ def decision_text(decision: dict | None) -> str:
         parts.append(rule)
     parts.append(f"temperature {decision['temperature']:g}")
     return "; ".join(parts)
+
+
+def accuracy_summary(metrics: dict) -> str | None:
+    """What the model scored on its test split, in words that fit its kind; None if nothing was recorded.
+
+    For a model with a background label the plain accuracy mixes two
+    questions (which real label; real label at all?), so the real labels'
+    balanced accuracy and the share of other names answered as such are shown.
+    """
+    figures = metrics.get("test_figures") or {}
+    if isinstance(figures.get("in_scope_balanced_accuracy"), (int, float)):
+        return (f"balanced accuracy {figures['in_scope_balanced_accuracy']:.3f} on the real labels, "
+                f"{figures['rejection']:.3f} of other names answered other")
+    accuracy = metrics.get("test_accuracy")
+    if isinstance(accuracy, (int, float)):
+        return f"accuracy {accuracy:.3f}"
+    return None
