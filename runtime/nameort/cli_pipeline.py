@@ -236,7 +236,8 @@ def crossval(data_dir, folds, repeats, cv_seed, lolo, plot_dir, as_json, **recip
         from nameort_train.plots import write_plots
 
         oof = result["out_of_fold"]
-        title = f"{'+'.join(dataset.labels)}: {folds}-fold CV, out of fold"
+        named = "+".join(dataset.labels) if len(dataset.labels) <= 4 else f"{len(dataset.labels)} labels"
+        title = f"{named}: {folds}-fold CV, out of fold"
         result["plots"] = [str(p) for p in write_plots(
             plot_dir, np.asarray(oof["probabilities"]), oof["targets"],
             _confusion(oof["targets"], oof["answers"], len(dataset.labels)), dataset.labels, title)]
