@@ -23,7 +23,7 @@ nameort evaluate "$OUT" --data "$DATA"                 # must print the accuracy
 if [[ "${1:-}" == "--cv" ]]; then
     # The report: 5-fold cross-validation of the same recipe (a fresh ensemble per fold) with two
     # fold assignments (--cv-seed 0 and 1), figures as mean ± std over the 10 folds;
-    # confusion.png and reliability.png out of fold. About 30 trainings: an hour on one idle core.
+    # confusion.png and reliability.png out of fold. 30 network trainings: about 35 minutes on an idle core.
     REPORT="${REPORT_DIR:-runs/languages-cv}"
     mkdir -p "$REPORT"
     for SEED in 0 1; do
