@@ -177,7 +177,7 @@ def classify(
     m = len(distinct)
     same_rows = inverse is None
 
-    texts, flags, unknown = _prepare(classifier, distinct)
+    texts, flags, unknown, all_plain = _prepare(classifier, distinct)
     usable = np.flatnonzero((flags & NO_PREDICTION) == 0)
     label = np.full(m, NO_LABEL, np.int16)
     confidence = np.full(m, np.nan)
@@ -185,7 +185,10 @@ def classify(
     model_texts = 0
     if len(usable):
         usable_texts = list(map(texts.__getitem__, usable.tolist())) if len(usable) != m else texts
-        model_input, rows = _distinct(usable_texts)  # names that differ may read alike ("Rossi ", "Rossi")
+        if all_plain:  # each text is its name, and the names differ
+            model_input, rows = usable_texts, None
+        else:  # names that differ may read alike ("Rossi ", "Rossi")
+            model_input, rows = _distinct(usable_texts)
         model_texts = len(model_input)
         kwargs = {} if batch_size is None else {"batch_size": batch_size}
         probs = classifier.probabilities(model_input, **kwargs)
@@ -236,7 +239,7 @@ def _distinct(values: list):
 
 
 def _prepare(classifier, distinct: list):
-    """(texts, status flags uint8, unknown characters) of distinct names; plain ones in bulk."""
+    """(texts, status flags uint8, unknown characters, all plain?) of distinct names; plain ones in bulk."""
     m = len(distinct)
     flags = np.zeros(m, np.uint8)
     try:
@@ -266,7 +269,7 @@ def _prepare(classifier, distinct: list):
         for flag in p.flags:
             code |= bits[flag]
         flags[i] = code
-    return texts, flags, unknown
+    return texts, flags, unknown, bool(plain.all())
 
 
 def _foreign(classifier, unknown: list, flags: np.ndarray, usable: np.ndarray):

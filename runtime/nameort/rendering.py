@@ -22,15 +22,47 @@ from .columnar import NO_LABEL, STATUS_TEXT, Columns
 json_quote = _quote = json.encoder.encode_basestring
 _cell = "{:.6f}".format  # output.probability_cell's format
 DECIMALS = 6  # JSONL probabilities are rounded to this many places (Python's round)
+_BULK_CELLS = 16  # fewer values than this are formatted one by one (the bulk path's fixed cost)
+_DIGIT_BASE = np.uint8(ord("0"))
 
 
 def probability_cells(values: np.ndarray) -> list:
-    """``output.probability_cell`` of each value: 6 decimals, or "" for NaN (no value)."""
-    cells = list(map(_cell, values.tolist()))
-    missing = np.isnan(values)
-    if missing.any():
-        for i in np.flatnonzero(missing).tolist():
-            cells[i] = ""
+    """``output.probability_cell`` of each value: 6 decimals, or "" for NaN (no value).
+
+    ``"{:.6f}"`` rounds the exact binary value correctly; so does
+    ``floor(v * 1e6 + 0.5)`` for a value in [0, 1] (not -0.0) unless ``v * 1e6``
+    lies within 1e-6 of a half (its own error is below 1e-9). Such values are
+    turned into digits in bulk (bytes "d.dddddd" joined by newlines, split
+    once); the rare others, NaN and anything outside [0, 1] go through the
+    format itself.
+    """
+    values = np.asarray(values, np.float64)
+    n = len(values)
+    if n < _BULK_CELLS:
+        return _format_cells(values, range(n), [""] * n)
+    scaled = values * 1e6
+    with np.errstate(invalid="ignore"):  # NaN and infinities: left to the format
+        near_half = np.abs(scaled - np.floor(scaled) - 0.5) <= 1e-6
+    bulk = (values <= 1.0) & (values >= 0.0) & ~np.signbit(values) & ~near_half  # False for NaN and -0.0
+    units = np.floor(scaled + 0.5, where=bulk, out=np.zeros(n)).astype(np.int64)
+    text = np.empty((n, 9), np.uint8)
+    whole, fraction = np.divmod(units, 1_000_000)
+    text[:, 0] = whole
+    for j in range(7, 1, -1):
+        fraction, text[:, j] = np.divmod(fraction, 10)
+    text += _DIGIT_BASE  # digits to ASCII; "." and the newline set below
+    text[:, 1] = ord(".")
+    text[:, 8] = ord("\n")
+    cells = text.tobytes().decode("ascii").split("\n")
+    cells.pop()  # after the last newline
+    return _format_cells(values, np.flatnonzero(~bulk).tolist(), cells)
+
+
+def _format_cells(values: np.ndarray, where, cells: list) -> list:
+    """``cells`` with the cells at ``where`` made by the format itself ("" for NaN)."""
+    for i in where:
+        value = float(values[i])
+        cells[i] = "" if value != value else _cell(value)
     return cells
 
 
