@@ -146,6 +146,19 @@ def test_formatted_output_is_byte_identical(clf, options):
         ]
 
 
+def test_probability_cells_are_the_format_of_every_value():
+    """The bulk digits agree with "{:.6f}" everywhere, half-way points and their neighbours included."""
+    rng = np.random.default_rng(7)
+    halves = (np.arange(0, 200_000) + 0.5) / 1e6
+    edge = [np.nan, 0.0, -0.0, 1.0, 1.0000001, -1e-9, np.inf, -np.inf, 5e-7, 2**-7, 0.9999995, 0.5000005, 1e-300]
+    for values in (rng.random(200_000), rng.random(50_000) ** 8, 1 - rng.random(50_000) ** 8,
+                   np.arange(0, 200_001) / 1e6, halves, np.nextafter(halves, 0), np.nextafter(halves, 1),
+                   np.arange(0, 129) / 128, np.array(edge * 3), rng.random(20)):
+        expected = ["" if v != v else probability_cell(v) for v in values.tolist()]
+        assert probability_cells(values) == expected
+        assert probability_cells(values[::3]) == expected[::3]  # a strided column, as probabilities[:, j] is
+
+
 def test_the_arrays_and_their_types(clf):
     names = ["Rossi", "", None, "\U0001f600", "Garc\u00eda", "Schmidt", "Rossi", "a" * 40]
     cols = classify(clf, names, top_k=2, threshold=0.5)
