@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sessions
-from .decision import check_other_threshold, decide, foreign_letters, softmax
+from .decision import check_other_threshold, decide, foreign_mask, softmax
 from .encoding import EMPTY, LOW_CONFIDENCE, UNSUPPORTED, Encoder, PreparedName, status_string
 from .errors import ModelError
 from .sidecar import ModelCard, read_card, resolve_model_path
@@ -43,7 +43,7 @@ class Prediction:
     """What the model said about one name, and what was done to the name first."""
 
     name: str  # exactly as given
-    label: str | None  # the answer (the background label, e.g. "other", included); "unknown" under the threshold; None without a prediction
+    label: str | None  # the answer ("other" included); "unknown" under the threshold; None without a prediction
     confidence: float | None  # probability of the answered label; None without a prediction
     probabilities: dict  # label -> probability, every label, in model order ({} without a prediction)
     status: str  # "ok", or flags joined by "+": empty, unsupported, unknown_chars, truncated, low_confidence
@@ -189,19 +189,17 @@ class Classifier:
         _check_options(top_k, threshold, len(self.labels))
         check_other_threshold(self.card.decision, other_threshold)
 
-    def foreign(self, prepared) -> np.ndarray | None:
+    def _foreign(self, prepared) -> np.ndarray | None:
         """For each prepared name: does it hold a foreign letter? None when the model does not use them."""
         if not self.card.decision.foreign_letters:
             return None
-        known = self.encoder.index
-        return np.fromiter((bool(p.unknown) and bool(foreign_letters(p.unknown, known)) for p in prepared),
-                           bool, len(prepared))
+        return foreign_mask([p.unknown for p in prepared], self.encoder.index)
 
     def _predictions(self, prepared, probabilities, top_k, threshold, other_threshold) -> list:
         """Predictions of usable names, ``probabilities`` holding one row per name."""
         best, confidence = decide(
             probabilities, self.card.decision, self.labels,
-            other_threshold=other_threshold, foreign=self.foreign(prepared),
+            other_threshold=other_threshold, foreign=self._foreign(prepared),
         )
         made = []
         for p, row, index, conf in zip(prepared, probabilities, best.tolist(), confidence.tolist()):

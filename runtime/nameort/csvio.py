@@ -23,6 +23,7 @@ covers a writer on another host or PID namespace sharing the folder).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import io
 import itertools
@@ -136,16 +137,24 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
+@contextlib.contextmanager
+def opening_input(name):
+    """The one-line errors for an input file that is missing, a folder or not readable (CSV and Parquet alike)."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputError(f"input not found: {name}") from None
+    except IsADirectoryError:
+        raise InputError(f"input {name} is a directory, not a file") from None
+    except PermissionError:
+        raise InputError(f"no permission to read {name}") from None
+
+
 def _open_input(src):
     path = Path(src)
     try:
-        return open(path, "rb", buffering=0)
-    except FileNotFoundError:
-        raise InputError(f"input not found: {src}") from None
-    except IsADirectoryError:
-        raise InputError(f"input {src} is a directory, not a file") from None
-    except PermissionError:
-        raise InputError(f"no permission to read {src}") from None
+        with opening_input(src):
+            return open(path, "rb", buffering=0)
     except OSError as exc:
         raise InputError(f"cannot read {src}: {exc.strerror or exc}") from None
 

@@ -97,6 +97,11 @@ def foreign_letters(unknown: str, vocabulary) -> str:
     return "".join(ch for ch in unknown if ch.isalpha() and ch.lower() not in vocabulary)
 
 
+def foreign_mask(unknowns, vocabulary) -> np.ndarray:
+    """For each name's unknown characters (as the encoder listed them): is a foreign letter among them?"""
+    return np.fromiter((bool(u) and bool(foreign_letters(u, vocabulary)) for u in unknowns), bool)
+
+
 def check_other_threshold(rules: DecisionRules, other_threshold) -> None:
     """A per-call operating point must fit the model: ValueError otherwise."""
     if other_threshold is None:

@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 
+from .. import csvio
 from ..errors import InputError, MissingDependencyError
 from .formats import CsvFormat, JsonlFormat, result_columns, unique_keys
 from .reading import column_index, refuse_prefixed
@@ -46,13 +47,8 @@ class _ParquetSource:
     def __init__(self, path, name: str):
         self.name = name
         try:
-            self.file = pq.ParquetFile(path)
-        except FileNotFoundError:
-            raise InputError(f"input not found: {name}") from None
-        except IsADirectoryError:
-            raise InputError(f"input {name} is a directory, not a file") from None
-        except PermissionError:
-            raise InputError(f"no permission to read {name}") from None
+            with csvio.opening_input(name):
+                self.file = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{name} is not a readable Parquet file ({exc})") from None
         self.size = os.path.getsize(path)
