@@ -189,7 +189,7 @@ class Classifier:
         _check_options(top_k, threshold, len(self.labels))
         check_other_threshold(self.card.decision, other_threshold)
 
-    def _foreign(self, prepared) -> np.ndarray | None:
+    def foreign(self, prepared) -> np.ndarray | None:
         """For each prepared name: does it hold a foreign letter? None when the model does not use them."""
         if not self.card.decision.foreign_letters:
             return None
@@ -199,7 +199,7 @@ class Classifier:
         """Predictions of usable names, ``probabilities`` holding one row per name."""
         best, confidence = decide(
             probabilities, self.card.decision, self.labels,
-            other_threshold=other_threshold, foreign=self._foreign(prepared),
+            other_threshold=other_threshold, foreign=self.foreign(prepared),
         )
         made = []
         for p, row, index, conf in zip(prepared, probabilities, best.tolist(), confidence.tolist()):
