@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from nameort import Classifier
 from nameort.classifier import UNKNOWN_LABEL, Prediction
-from nameort.columnar import NO_LABEL, STATUS_TEXT, PlainNames, classify
+from nameort.columnar import NO_LABEL, Columns, STATUS_TEXT, PlainNames, classify
 from nameort.decision import decide, foreign_letters
 from nameort.encoding import LOW_CONFIDENCE, status_string
 from nameort.output import probability_cell
+from nameort import rendering
 from nameort.rendering import json_array, json_objects, probability_cells
 from nameort.sidecar import BUNDLED_MODEL_DIR, MODEL_FILENAME
 from test_hostile_names import CORPUS
@@ -157,6 +158,38 @@ def test_probability_cells_are_the_format_of_every_value():
         expected = ["" if v != v else probability_cell(v) for v in values.tolist()]
         assert probability_cells(values) == expected
         assert probability_cells(values[::3]) == expected[::3]  # a strided column, as probabilities[:, j] is
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["orjson", "repr"])
+def test_json_numbers_are_what_json_writes_for_every_value(monkeypatch, fast):
+    """orjson's digits where they match ``float.__repr__``, repr itself elsewhere; "null" for NaN."""
+    if not fast:
+        monkeypatch.setattr(rendering, "_orjson", None)
+    else:
+        assert rendering._orjson is not None  # the test environment has the [serve] extra
+    rng = np.random.default_rng(11)
+    edge = [np.nan, 0.0, -0.0, 1.0, 1e-4, np.nextafter(1e-4, 0), 9.99e-5, 1e-5, 5e-324, -3e-7, np.inf, -np.inf,
+            1e16, 1e15, 2**-30, 0.1, 1 / 3]
+    for values in (rng.random(100_000), rng.random(50_000) ** 12, np.exp(-40 * rng.random(50_000)),
+                   rng.random(20_000).astype(np.float32).astype(np.float64), np.array(edge * 2), rng.random(5)):
+        expected = ["null" if v != v else float.__repr__(v) for v in values.tolist()]
+        assert rendering.json_numbers(values) == expected
+        assert rendering.json_numbers(values[::3]) == expected[::3]
+
+
+def test_json_objects_of_labels_holding_percent_signs():
+    """A label is text in the row template: "%" in it must not be read as a conversion."""
+    labels = ("50%", "%s")
+    cols = Columns(
+        names=["Ab", None, "Cd"], labels=labels, label_names=labels + ("unknown",),
+        label=np.array([1, NO_LABEL, 2], np.int16), confidence=np.array([0.75, np.nan, 0.5]),
+        status=np.array([0, 1, 16], np.uint8), unknown_chars=np.array(["", "", "%"], object),
+        text=np.array(["Ab", "", "Cd"], object), probabilities=np.array([[0.25, 0.75], [np.nan] * 2, [0.5, 0.5]]),
+        top_index=None, top_probability=None, model_texts=2,
+    )
+    expected = [json.dumps(p.to_dict(), ensure_ascii=False) for p in cols.predictions()]
+    assert json_objects(cols) == expected
+    assert '"probabilities": {"50%": 0.25, "%s": 0.75}' in expected[0]
 
 
 def test_the_arrays_and_their_types(clf):
