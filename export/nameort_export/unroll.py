@@ -59,7 +59,9 @@ class UnrolledRNN(nn.Module):
         steps, hidden = self.config.sequence_length, self.config.hidden_size
         layer_input = x
         for w_ih, w_hh, bias in zip(self.w_ih, self.w_hh, self.bias):
-            projected = (layer_input @ w_ih + bias).reshape(batch, steps * hidden)
+            # addmm on the [batch*L, in] view: one Gemm with the bias, not a 3-D MatMul and a separate Add.
+            rows = layer_input.reshape(-1, layer_input.shape[-1])
+            projected = torch.addmm(bias, rows, w_ih).reshape(batch, steps * hidden)
             h = torch.tanh(projected[:, :hidden])
             outputs = [h]
             for t in range(1, steps):
@@ -70,3 +72,4 @@ class UnrolledRNN(nn.Module):
         if self.config.head == "flatten":
             return self.head(flat)
         return self.head(last_step(layer_input, x))
+
