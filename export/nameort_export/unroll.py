@@ -5,18 +5,30 @@ Slice and a Squeeze of the input projection, a MatMul with the recurrent
 weights (even against the all-zero first state), two bias Adds and a Tanh.
 ``UnrolledRNN`` writes the recurrence out so the graph holds, per layer:
 
-* one MatMul + Add for the input projection of all L steps at once, with the
-  two biases summed into one (``b_ih + b_hh``);
+* the input projection of all L steps at once, with the two biases summed
+  into one (``b_ih + b_hh``). For the first layer it is a lookup: the input
+  is one-hot, so ``x @ [1, 2, ..., V]`` is each step's character code + 1 (0
+  on a padding step) and the projection is that row of a table holding
+  ``W_ih + b`` per character and ``b`` for padding: a [B, L, V] x [V, 1]
+  product and a Gather instead of a [B*L, V] x [V, H] product. The rows are
+  the very float32 sums the product makes, so the result is the same to the
+  bit; it relies on each step being one-hot or all zeros, which is what
+  ``Encoder.one_hot`` writes (and all the input the model is defined for).
+  Deeper layers take a Gemm with the bias on the [B*L, H] view;
 * the first step as ``tanh(x_0)`` alone: the initial state is zeros;
 * every later step as ``tanh(addmm(x_t, h, W_hh^T))``: a 2-D Gemm whose C is
   the step's input projection, which ONNX Runtime fuses with the Tanh into one
   FusedGemm node; the steps are column slices of a ``[batch, L*H]`` view, which
-  it merges into one Split.
+  it merges into one Split;
+* the last character's state picked by ``model.last_step_of``, whose
+  padding mask is ``min(code, 1)`` here (``x.amax(-1)`` for one-hot input).
 
-The default model's graph drops from 112 nodes to 34 after ONNX Runtime's own
-optimisation, which halves its one-name latency (measured in
-``benchmarks/run.py``). The weights are the model's own; only the sum of the
-two biases is new, so results differ from torch by float32 rounding, which
+The default model's graph drops from 112 nodes to about 30 after ONNX
+Runtime's own optimisation, and its run time per name is about half of the
+previous unrolled form's (the product with the one-hot input, its mask and
+the bias Add were most of it; measured with ONNX Runtime's profiler). The
+weights are the model's own; only the sums with the biases are new, so
+results differ from torch by float32 rounding, which
 ``validate.validate_onnx`` checks against the original model as before.
 """
 
@@ -25,7 +37,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nameort_train.model import NameRNN, last_step
+from nameort_train.model import NameRNN, last_step_of
 
 
 class UnsupportedModel(ValueError):
@@ -52,16 +64,28 @@ class UnrolledRNN(nn.Module):
             self.w_ih.append(nn.Parameter(weight_ih.detach().t().contiguous(), requires_grad=False))
             self.w_hh.append(nn.Parameter(weight_hh.detach().t().contiguous(), requires_grad=False))
             self.bias.append(nn.Parameter(bias.detach().clone(), requires_grad=False))
+        # The first layer's input projection, looked up: row 0 is a padding step's (the bias alone),
+        # row c + 1 is character c's (its column of W_ih plus the bias, the very sum the product makes).
+        first = self.w_ih[0] + self.bias[0]
+        self.lookup = nn.Parameter(torch.cat([self.bias[0].detach()[None], first.detach()]), requires_grad=False)
+        vocab = self.w_ih[0].shape[0]
+        self.codes = nn.Parameter(torch.arange(1, vocab + 1, dtype=torch.float32)[:, None], requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: one-hot ``[batch, L, V]`` -> logits ``[batch, classes]``, as ``NameRNN.forward`` in eval mode."""
         batch = x.shape[0]
         steps, hidden = self.config.sequence_length, self.config.hidden_size
-        layer_input = x
-        for w_ih, w_hh, bias in zip(self.w_ih, self.w_hh, self.bias):
-            # addmm on the [batch*L, in] view: one Gemm with the bias, not a 3-D MatMul and a separate Add.
-            rows = layer_input.reshape(-1, layer_input.shape[-1])
-            projected = torch.addmm(bias, rows, w_ih).reshape(batch, steps * hidden)
+        # Each step of x is one-hot or all zeros, so x @ [1..V] is the character's code + 1, or 0 on padding.
+        code = (x @ self.codes).squeeze(-1)  # [B, L]
+        real = torch.clamp(code, max=1.0)  # 1.0 on characters, 0.0 on padding: x.amax(-1)
+        # embedding() is ONNX's Gather of table rows (plain indexing would export as GatherND).
+        projected = nn.functional.embedding(code.long(), self.lookup).reshape(batch, steps * hidden)
+        layer_input = None
+        for layer, (w_hh, bias) in enumerate(zip(self.w_hh, self.bias)):
+            if layer:
+                # addmm on the [batch*L, H] view: one Gemm with the bias, not a 3-D MatMul and an Add.
+                rows = layer_input.reshape(-1, layer_input.shape[-1])
+                projected = torch.addmm(bias, rows, self.w_ih[layer]).reshape(batch, steps * hidden)
             h = torch.tanh(projected[:, :hidden])
             outputs = [h]
             for t in range(1, steps):
@@ -71,5 +95,4 @@ class UnrolledRNN(nn.Module):
             layer_input = flat.reshape(batch, steps, hidden)
         if self.config.head == "flatten":
             return self.head(flat)
-        return self.head(last_step(layer_input, x))
-
+        return self.head(last_step_of(layer_input, real))

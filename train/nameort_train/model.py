@@ -52,16 +52,21 @@ class ModelConfig:
 def last_step(outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``outputs[b, t_last(b)]`` where ``t_last`` is name ``b``'s last character.
 
-    Padding is zero rows after the name, so ``real[t] - real[t+1]`` is 1 at
-    exactly that step and 0 elsewhere. An all-zero input (no character at all)
-    selects nothing and yields a zero vector rather than an error.
-
-    The weighted sum over steps is one ``[B, 1, L] @ [B, L, H]`` product: in
-    the exported graph ONNX Runtime then makes no broadcast Mul and ReduceSum
-    passes over every step's state (the default model runs about 20% faster).
-    With one weight 1 and the rest 0 it is the very same vector.
+    Padding is zero rows after the name. An all-zero input (no character at
+    all) selects nothing and yields a zero vector rather than an error.
     """
-    real = x.amax(dim=-1)  # [B, L]: 1.0 on characters, 0.0 on padding
+    return last_step_of(outputs, x.amax(dim=-1))
+
+
+def last_step_of(outputs: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """``last_step`` given ``real`` [B, L]: 1.0 on characters, 0.0 on padding.
+
+    ``real[t] - real[t+1]`` is 1 at the last character and 0 elsewhere, and the
+    weighted sum over steps is one ``[B, 1, L] @ [B, L, H]`` product: in the
+    exported graph ONNX Runtime then makes no broadcast Mul and ReduceSum
+    passes over every step's state. With one weight 1 and the rest 0 it is the
+    very same vector.
+    """
     after = torch.cat([real[:, 1:], torch.zeros_like(real[:, :1])], dim=1)
     is_last = (real - after).unsqueeze(1)  # [B, 1, L]
     return torch.matmul(is_last, outputs).squeeze(1)
