@@ -171,7 +171,7 @@ class NameortRuntime:
 
         self._patch(spec, classifier, sessions)
         self.classifier = classifier.Classifier.load(spec["model"], device="cpu", threads=spec["threads"])
-        self.batch_size = spec.get("batch_size") or classifier.DEFAULT_BATCH_SIZE
+        self.batch_size = spec.get("batch_size") or self.classifier.batch_size
         self.old_predict = spec.get("predict_path") == "predict_many"
         self.forward_session = None
 

@@ -511,7 +511,6 @@ def test_the_memo_saves_model_work(tmp_path, data_dir, clf, monkeypatch):
 def test_the_output_is_byte_for_byte_the_per_name_path(tmp_path, clf, fmt):
     # One model job (under 512 distinct names) formatted one Prediction at a time, as batch did before
     # the columnar path: probability_cell for CSV cells, round(v, 6) and json for JSONL.
-    from nameort.batch import MODEL_BATCH
     from nameort.output import probability_cell
     from test_columnar import HOSTILE, random_names, reference
 
@@ -522,7 +521,7 @@ def test_the_output_is_byte_for_byte_the_per_name_path(tmp_path, clf, fmt):
     dst = tmp_path / f"out.{fmt}"
     classify_csv(src, dst, "name", model=clf, top_k=2, threshold=0.6, probabilities=True)
     distinct = list(dict.fromkeys(n for n in names))
-    made = dict(zip(distinct, reference(clf, distinct, top_k=2, threshold=0.6, batch_size=MODEL_BATCH)))
+    made = dict(zip(distinct, reference(clf, distinct, top_k=2, threshold=0.6, batch_size=clf.batch_size)))
     if fmt == "csv":
         out = io.StringIO(newline="")
         writer = csv.writer(out, lineterminator="\n")

@@ -190,8 +190,7 @@ def classify(
         else:  # names that differ may read alike ("Rossi ", "Rossi")
             model_input, rows = _distinct(usable_texts)
         model_texts = len(model_input)
-        kwargs = {} if batch_size is None else {"batch_size": batch_size}
-        probs = classifier.probabilities(model_input, **kwargs)
+        probs = classifier.probabilities(model_input, batch_size=batch_size)
         if rows is not None:
             probs = probs[rows]
         best, conf = decide(probs, classifier.card.decision, labels, other_threshold=other_threshold,

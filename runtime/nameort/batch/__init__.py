@@ -50,7 +50,7 @@ from .job import Job, Progress, Summary
 from .memo import Memo
 from .options import (
     BAD_ROW, CHUNK_BYTES, DEFAULT_BATCH_SIZE, FIELD_LIMIT, FORMATS, INPUT_FORMATS, JOB_NAMES, MEMO_NAME_CHARS,
-    MEMO_SIZE, MODEL_BATCH, ON_BAD_ROWS, PREFIX, allow_long_fields, check_model_options, check_options,
+    MEMO_SIZE, ON_BAD_ROWS, PREFIX, allow_long_fields, check_model_options, check_options,
     delimiter_for, format_of,
 )
 from .reading import RowReader, column_index, listing, refuse_prefixed
@@ -209,5 +209,5 @@ __all__ = [
     "RowReader", "CsvFormat", "JsonlFormat", "column_index", "refuse_prefixed", "listing", "unique_keys",
     "check_options", "check_model_options", "delimiter_for", "allow_long_fields", "format_of",
     "PREFIX", "BAD_ROW", "FORMATS", "INPUT_FORMATS", "ON_BAD_ROWS", "DEFAULT_BATCH_SIZE", "CHUNK_BYTES",
-    "MEMO_NAME_CHARS", "MEMO_SIZE", "JOB_NAMES", "MODEL_BATCH", "FIELD_LIMIT",
+    "MEMO_NAME_CHARS", "MEMO_SIZE", "JOB_NAMES", "FIELD_LIMIT",
 ]

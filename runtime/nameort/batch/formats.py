@@ -24,7 +24,7 @@ from collections import deque
 
 from .. import rendering
 from ..columnar import NO_LABEL
-from .options import BAD_ROW, JOB_NAMES, MODEL_BATCH, PREFIX
+from .options import BAD_ROW, JOB_NAMES, PREFIX
 
 
 def result_columns(labels, top_k: int | None = None, probabilities: bool = False) -> list:
@@ -65,8 +65,7 @@ def result_cells(classifier, names, *, top_k: int | None = None, threshold: floa
     rendered = {}
     for i in range(0, len(distinct), JOB_NAMES):
         part = distinct[i : i + JOB_NAMES]
-        cols = classify(classifier, part, top_k=top_k, threshold=threshold, other_threshold=other_threshold,
-                        batch_size=MODEL_BATCH)
+        cols = classify(classifier, part, top_k=top_k, threshold=threshold, other_threshold=other_threshold)
         rendered.update(zip(part, csv_cells(cols, top_k, probabilities)))
     return list(map(rendered.__getitem__, names))
 

@@ -23,7 +23,7 @@ from operator import itemgetter
 
 from ..columnar import classify
 from .memo import Memo
-from .options import BAD_ROW, DEFAULT_BATCH_SIZE, JOB_NAMES, MEMO_SIZE, MODEL_BATCH
+from .options import BAD_ROW, DEFAULT_BATCH_SIZE, JOB_NAMES, MEMO_SIZE
 
 
 # Python's cyclic garbage collector walks its young generation each time 700 more container
@@ -180,7 +180,7 @@ class Job:
         """In a pool thread: ({name: rendered}, texts the model ran) for distinct names."""
         cols = classify(
             self.classifier, names, top_k=self.top_k, threshold=self.threshold,
-            other_threshold=self.other_threshold, batch_size=MODEL_BATCH,
+            other_threshold=self.other_threshold,
         )
         return dict(zip(names, self.format.render(cols))), cols.model_texts
 

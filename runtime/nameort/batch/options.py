@@ -17,10 +17,6 @@ CHUNK_BYTES = 8 << 20  # a chunk also ends after this many input bytes, so long 
 MEMO_NAME_CHARS = 256  # longer names are not remembered across chunks (a memo of huge keys is not bounded)
 MEMO_SIZE = 1 << 16  # distinct names remembered across chunks (about 20 MB at most)
 JOB_NAMES = 512  # distinct names per model job, run in one pool thread
-# Names per ONNX Runtime run. Working memory grows with it (about 30 MB per
-# concurrent run at 256 for a 2x256 RNN with the flatten head), and smaller
-# batches measured no slower: 256 ran faster than 1024 on the 2-core test machine.
-MODEL_BATCH = 256
 FIELD_LIMIT = 16 << 20  # longest field accepted (characters); beyond it is a runaway quote
 COLUMNS_SHOWN = 40  # columns listed in a "no such column" error
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".tab": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
