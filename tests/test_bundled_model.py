@@ -32,3 +32,19 @@ def test_the_famous_examples_from_a_fresh_install():
     assert proc.returncode == 0, proc.stderr
     labels = [line.split()[1] for line in proc.stdout.splitlines()[1:]]
     assert labels == ["Italian", "German", "other", "other"]
+
+
+def test_names_in_capitals_get_the_answers_of_their_usual_spelling(data_dir):
+    """ROSSI is Rossi to the model (rule 1b), for every German and Italian name in the data files."""
+    from nameort import Classifier
+    from nameort.encoding import title_all_caps
+
+    clf = Classifier.load()
+    names = [line.strip() for lang in ("German", "Italian")
+             for line in (data_dir / f"{lang}.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+    usual = [n for n in dict.fromkeys(names) if title_all_caps(n.upper()) == n]  # Rossi, De Luca; not McDonald
+    assert len(usual) > 1000
+    as_given = clf.predict_many(usual)
+    in_capitals = clf.predict_many([n.upper() for n in usual])
+    assert [(p.label, p.confidence) for p in in_capitals] == [(p.label, p.confidence) for p in as_given]
+    assert clf.predict("TRIBBIANI").label == "Italian" and clf.predict("SCHMIDT").label == "German"

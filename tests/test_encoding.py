@@ -112,3 +112,41 @@ def test_single_name_path_matches_the_batch_path(encoder, text):
     single = encoder.one_hot_single(text)
     assert single.shape == (1, 18, 65) and single.dtype == np.float32
     assert np.array_equal(single, encoder.one_hot([text]))
+
+
+@pytest.mark.parametrize("given,read", [
+    ("ROSSI", "Rossi"), ("O'BRIEN", "O'Brien"), ("D'ANGELO", "D'Angelo"), ("MÜLLER", "Müller"),
+    ("MU\u0308LLER", "Müller"), ("DE LUCA", "De Luca"), ("AB", "Ab"),
+    ("Rossi", "Rossi"), ("rossi", "rossi"), ("McDONALD", "McDONALD"), ("A", "A"), ("ab", "ab"),
+])
+def test_a_name_written_in_capitals_is_read_in_title_case(encoder, given, read):
+    p = encoder.prepare(given)
+    assert (p.name, p.text, p.status) == (given, read, "ok")  # the caller's name is kept as given
+
+
+@pytest.mark.parametrize("given,read", [
+    ("A1B", "A1B"), ("X Æ A-12", "X Æ A-12"), ("İSTANBUL", "İstanbul"), ("ΣΙΣΥΦΟΣ", "Σισυφοσ"),
+    ("STRAßE", "STRAßE"), ("ǄEMAL", "Ǆemal"), ("NGUYỄN", "Nguyễn"), ("IVAN-PETROV", "Ivan-Petrov"),
+])
+def test_the_capitals_rule_maps_each_character_on_its_own(given, read):
+    from nameort.encoding import title_all_caps
+
+    assert title_all_caps(given) == read
+
+
+def test_the_capitals_rule_is_off_for_sidecars_written_before_it():
+    old = EncodingRules.from_json({"characters": list("ROSIrosi"), "sequence_length": 8})
+    new = EncodingRules.from_json({"characters": list("ROSIrosi"), "sequence_length": 8, "title_all_caps": True})
+    assert old.title_all_caps is False and new.title_all_caps is True
+    assert Encoder(old).prepare("ROSSI").text == "ROSSI"
+    assert Encoder(new).prepare("ROSSI").text == "Rossi"
+    assert EncodingRules.from_json(new.to_json()) == new
+    assert EncodingRules("ab", 4).title_all_caps is True  # what training writes into new sidecars
+
+
+def test_no_training_name_is_written_in_capitals(data_dir):
+    """So the rule leaves every training name as it is: models trained before it are trained as after it."""
+    from nameort.encoding import all_caps
+
+    for path in sorted(data_dir.glob("*.txt")):
+        assert not [n for n in path.read_text(encoding="utf-8").splitlines() if all_caps(n.strip())], path.name

@@ -117,11 +117,37 @@ export function rulesFromJSON(data) {
     stripWhitespace: "strip_whitespace" in data ? pyTruthy(data.strip_whitespace) : true,
     equivalents: new Map(Object.entries(equivalents)),
     foldAccents: "fold_accents" in data ? pyTruthy(data.fold_accents) : true,
+    // Absent in sidecars written before rule 1b existed: those models skip it, as in Python.
+    titleAllCaps: "title_all_caps" in data ? pyTruthy(data.title_all_caps) : false,
   };
 }
 
 export function statusString(flags) {
   return flags.length ? flags.join("+") : OK;
+}
+
+/** encoding.has_case: a character with a capital and a small form (mapped on its own, no context). */
+export function hasCase(ch) {
+  return ch.toLowerCase() !== ch.toUpperCase();
+}
+
+/** encoding.all_caps: at least two letters with case, all of them capitals. */
+export function allCaps(text) {
+  const cased = Array.from(text).filter(hasCase);
+  return cased.length >= 2 && cased.every((ch) => ch === ch.toUpperCase());
+}
+
+/** encoding.title_all_caps (rule 1b): ROSSI -> Rossi, O'BRIEN -> O'Brien; any other spelling kept. */
+export function titleAllCaps(text, normalization = "NFC") {
+  if (!allCaps(text)) return text;
+  let out = "";
+  let previousCased = false;
+  for (const ch of text) {
+    const cased = hasCase(ch);
+    out += cased ? (previousCased ? ch.toLowerCase() : ch.toUpperCase()) : ch;
+    previousCased = cased;
+  }
+  return out.normalize(normalization);
 }
 
 /** Applies the rules of one model; mirrors encoding.Encoder. */
@@ -145,6 +171,7 @@ export class Encoder {
     let text = name.normalize(this.rules.normalization);
     if (this.rules.stripWhitespace) text = pyStrip(text);
     if (text === "") return prepared(name, "", [EMPTY], "");
+    if (this.rules.titleAllCaps) text = titleAllCaps(text, this.rules.normalization);
     const flags = [];
     let unknown = "";
     let chars = Array.from(text);

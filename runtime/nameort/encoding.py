@@ -6,6 +6,13 @@ model saw in training and what it sees at inference can never drift apart.
 The rules (recorded in every model's sidecar, see ``EncodingRules``):
 
 1. Unicode NFC, then surrounding whitespace is stripped.
+1b. A name written all in capitals (at least two letters that have case, no
+   small one) is read the way every training file writes names: each word's
+   first letter a capital, the rest small (``ROSSI`` -> ``Rossi``,
+   ``O'BRIEN`` -> ``O'Brien``, ``MÜLLER`` -> ``Müller``), then normalised
+   again. Any other spelling is kept (``McDonald``, ``rossi``: no training
+   name is written in capitals, so the rule leaves training data unchanged).
+   Models whose sidecar predates this rule (no ``title_all_caps``) skip it.
 2. Characters in the vocabulary are kept as they are.
 3. Any other character is an *unknown character*. It is replaced by its
    typographic equivalent (curly apostrophe -> ``'``, non-breaking space ->
@@ -66,6 +73,7 @@ class EncodingRules:
     strip_whitespace: bool = True  # surrounding whitespace is not part of a name
     equivalents: dict = field(default_factory=lambda: dict(DEFAULT_EQUIVALENTS))  # char -> candidates
     fold_accents: bool = True  # unknown accented letter -> its base letter, if known
+    title_all_caps: bool = True  # ROSSI -> Rossi (rule 1b); False for sidecars without the key
 
     def __post_init__(self):
         if len(set(self.characters)) != len(self.characters):
@@ -83,6 +91,7 @@ class EncodingRules:
             "strip_whitespace": self.strip_whitespace,
             "equivalents": dict(self.equivalents),
             "fold_accents": self.fold_accents,
+            "title_all_caps": self.title_all_caps,
             "unknown": "replace_or_drop",
             "truncate": "keep_first",
             "padding": "zeros_after",
@@ -97,6 +106,8 @@ class EncodingRules:
             strip_whitespace=bool(data.get("strip_whitespace", True)),
             equivalents=dict(data.get("equivalents", DEFAULT_EQUIVALENTS)),
             fold_accents=bool(data.get("fold_accents", True)),
+            # Absent in sidecars written before the rule existed: those models keep their behaviour.
+            title_all_caps=bool(data.get("title_all_caps", False)),
         )
 
 
@@ -120,6 +131,36 @@ class PreparedName:
 
 def status_string(flags) -> str:
     return "+".join(flags) if flags else OK
+
+
+def has_case(ch: str) -> bool:
+    """A character with a capital and a small form (per character: no context such as a final sigma)."""
+    return ch.lower() != ch.upper()
+
+
+def all_caps(text: str) -> bool:
+    """At least two letters with case, all of them capitals (rule 1b)."""
+    cased = [ch for ch in text if has_case(ch)]
+    return len(cased) >= 2 and all(ch == ch.upper() for ch in cased)
+
+
+def title_all_caps(text: str, normalization: str = "NFC") -> str:
+    """Rule 1b: a name in capitals with each word's first letter a capital and the rest small; others as given.
+
+    A word is a run of letters with case: after any other character (an
+    apostrophe, a space, a hyphen) the next letter is a capital again. Each
+    character is mapped on its own (``str.upper``/``str.lower`` of one
+    character, which JavaScript's toUpperCase/toLowerCase match), and the
+    result is normalised again, as a mapping may leave a combining mark.
+    """
+    if not all_caps(text):
+        return text
+    out, previous_cased = [], False
+    for ch in text:
+        cased = has_case(ch)
+        out.append((ch.lower() if previous_cased else ch.upper()) if cased else ch)
+        previous_cased = cased
+    return unicodedata.normalize(normalization, "".join(out))
 
 
 class Encoder:
@@ -147,6 +188,8 @@ class Encoder:
             text = text.strip()
         if not text:
             return PreparedName(name, "", (EMPTY,), "")
+        if self.rules.title_all_caps:
+            text = title_all_caps(text, self.rules.normalization)
         flags = []
         unknown = ""
         if not self._known.issuperset(text):
