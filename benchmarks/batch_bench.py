@@ -221,7 +221,7 @@ def bench_model(args, names: list) -> dict:
         with Classifier.load(args.model, device="cpu", threads=threads) as clf:
             texts = [p.text for p in map(clf.encoder.prepare, names) if p.usable]
             texts = (texts * (1 + 40_000 // len(texts)))[:40_000]
-            for batch in (256, 1024):
+            for batch in sorted({clf.batch_size, 1024}):  # the model's default run size, and a large one
                 clf.probabilities(texts[:batch * 4], batch_size=batch)  # warm up, open the extra sessions
                 best = 0.0
                 for _ in range(3):

@@ -140,8 +140,13 @@ def has_case(ch: str) -> bool:
 
 def all_caps(text: str) -> bool:
     """At least two letters with case, all of them capitals (rule 1b)."""
-    cased = [ch for ch in text if has_case(ch)]
-    return len(cased) >= 2 and all(ch == ch.upper() for ch in cased)
+    capitals = 0
+    for ch in text:
+        if has_case(ch):
+            if ch != ch.upper():
+                return False  # a small letter: most names stop at their second character
+            capitals += 1
+    return capitals >= 2
 
 
 def title_all_caps(text: str, normalization: str = "NFC") -> str:
