@@ -59,11 +59,12 @@ CASES = [
     "Àbcdéfghìjklmnòpqrstù", "A\u0301" * 20, "😀" * 30 + "ab", "ab" + "😀" * 30,
     "\ud800", "a\udfffb",
     "0123", "O'Neil, Jr.", "a" * 18 + "\u0301", "a" * 17 + "\u00e9x",
-    # Rule 1b (names in capitals re-cased): words, small letters and mixed case kept, mappings that
-    # leave a mark or grow (İ -> i + dot, ß -> SS), title-case digraphs, Greek sigma, one letter only.
+    # Rule 1b (one-case names re-cased): capitals, small letters (two kept), words, mixed case kept,
+    # mappings that leave a mark or grow (İ -> i + dot, ß -> SS), title-case digraphs, Greek sigma.
     "ROSSI", "rossi", "O'BRIEN", "d'angelo", "MÜLLER", "MU\u0308LLER", "McDONALD", "DE LA CRUZ", "A", "AB", "a1b",
     "İSTANBUL", "istanbul", "STRAßE", "ßTRASSE", "ǄEMAL", "ǅEMAL", "ΣΙΣΥΦΟΣ", "ιβαν", "IVAN-PETROV", "X Æ A-12",
-    "ROSSI😀", "ŁUKASZ", "NGUYỄN", "GARCÍA", " TRIBBIANI ", "ﬁSHER", "ᾈΑ",
+    "ROSSI😀", "ŁUKASZ", "NGUYỄN", "GARCÍA", " TRIBBIANI ", "ﬁSHER", "ᾈΑ", "an", "li", "de la cruz", "nguyễn",
+    "ǆemal", "ßtrasse", "ﬁsher", "i̇stanbul", "σισυφος",
 ]
 
 
@@ -281,7 +282,7 @@ def build_vectors(model=None) -> dict:
             "normalization": "NFKC",
             "strip_whitespace": False,
             "fold_accents": False,
-            "title_all_caps": True,
+            "title_single_case": True,
             "equivalents": {
                 "\u2019": ["xy", "\u00e0", "'"], "\u0142": "l", "\u2013": "-", "\u00f8": ["o"], "\u00a0": "",
             },

@@ -118,7 +118,7 @@ export function rulesFromJSON(data) {
     equivalents: new Map(Object.entries(equivalents)),
     foldAccents: "fold_accents" in data ? pyTruthy(data.fold_accents) : true,
     // Absent in sidecars written before rule 1b existed: those models skip it, as in Python.
-    titleAllCaps: "title_all_caps" in data ? pyTruthy(data.title_all_caps) : false,
+    titleSingleCase: "title_single_case" in data ? pyTruthy(data.title_single_case) : false,
   };
 }
 
@@ -131,15 +131,27 @@ export function hasCase(ch) {
   return ch.toLowerCase() !== ch.toUpperCase();
 }
 
-/** encoding.all_caps: at least two letters with case, all of them capitals. */
-export function allCaps(text) {
-  const cased = Array.from(text).filter(hasCase);
-  return cased.length >= 2 && cased.every((ch) => ch === ch.toUpperCase());
+// encoding.MIN_CAPITALS, MIN_SMALL: letters with case a one-case name needs (rule 1b).
+export const MIN_CAPITALS = 2;
+export const MIN_SMALL = 3;
+
+/** encoding.single_case: at least two letters with case, all capitals, or at least three, all small. */
+export function singleCase(text) {
+  let capitals = 0;
+  let smalls = 0;
+  for (const ch of text) {
+    if (!hasCase(ch)) continue;
+    if (ch === ch.toUpperCase()) capitals++;
+    else if (ch === ch.toLowerCase()) smalls++;
+    else return false; // a title-case digraph: mixed case
+    if (capitals && smalls) return false;
+  }
+  return capitals >= MIN_CAPITALS || smalls >= MIN_SMALL;
 }
 
-/** encoding.title_all_caps (rule 1b): ROSSI -> Rossi, O'BRIEN -> O'Brien; any other spelling kept. */
-export function titleAllCaps(text, normalization = "NFC") {
-  if (!allCaps(text)) return text;
+/** encoding.title_single_case (rule 1b): ROSSI, rossi -> Rossi; O'BRIEN -> O'Brien; other spellings kept. */
+export function titleSingleCase(text, normalization = "NFC") {
+  if (!singleCase(text)) return text;
   let out = "";
   let previousCased = false;
   for (const ch of text) {
@@ -171,7 +183,7 @@ export class Encoder {
     let text = name.normalize(this.rules.normalization);
     if (this.rules.stripWhitespace) text = pyStrip(text);
     if (text === "") return prepared(name, "", [EMPTY], "");
-    if (this.rules.titleAllCaps) text = titleAllCaps(text, this.rules.normalization);
+    if (this.rules.titleSingleCase) text = titleSingleCase(text, this.rules.normalization);
     const flags = [];
     let unknown = "";
     let chars = Array.from(text);

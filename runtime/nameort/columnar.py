@@ -29,7 +29,9 @@ import numpy as np
 
 from .classifier import UNKNOWN_LABEL, Prediction
 from .decision import decide, foreign_mask
-from .encoding import EMPTY, LOW_CONFIDENCE, TRUNCATED, UNKNOWN_CHARS, UNSUPPORTED, has_case, status_string
+from .encoding import (
+    EMPTY, LOW_CONFIDENCE, MIN_CAPITALS, MIN_SMALL, TRUNCATED, UNKNOWN_CHARS, UNSUPPORTED, has_case, status_string,
+)
 
 FLAGS = (EMPTY, UNSUPPORTED, UNKNOWN_CHARS, TRUNCATED, LOW_CONFIDENCE)  # bit i of a status code is FLAGS[i]
 EMPTY_BIT, UNSUPPORTED_BIT, UNKNOWN_CHARS_BIT, TRUNCATED_BIT, LOW_CONFIDENCE_BIT = (1 << i for i in range(5))
@@ -101,8 +103,8 @@ class PlainNames:
     A name is plain when every character is in the vocabulary and is inert
     under the normal form (a starter that no other vocabulary character
     composes with), it does not start or end with whitespace, and it is not
-    longer than the sequence length, and (under rule 1b) it is not written all
-    in capitals. ``Encoder.prepare`` would
+    longer than the sequence length, and (under rule 1b) it is not written in
+    one case. ``Encoder.prepare`` would
     return it as it is, with no flag; every other name goes through ``prepare``.
     """
 
@@ -124,13 +126,14 @@ class PlainNames:
         if rules.strip_whitespace:
             self.space[[ord(ch) for ch in chars if ch.isspace()]] = True
         self.length = rules.sequence_length
-        # Rule 1b, per vocabulary character: 1 for a capital, 2 for another letter with case, 0 for the rest.
+        # Rule 1b, per vocabulary character: 1 for a capital, 2 for a small letter, 3 for another
+        # letter with case (a title-case digraph), 0 for the rest.
         self.case = None
-        if rules.title_all_caps:
+        if rules.title_single_case:
             self.case = np.zeros(size, np.int8)
             for ch in chars:
                 if has_case(ch):
-                    self.case[ord(ch)] = 1 if ch == ch.upper() else 2
+                    self.case[ord(ch)] = 1 if ch == ch.upper() else 2 if ch == ch.lower() else 3
 
     def find(self, names: list) -> np.ndarray:
         """A boolean per name (all str): is it plain?"""
@@ -150,15 +153,18 @@ class PlainNames:
             edge = self.space[codes[starts[where]]] | self.space[codes[ends[where] - 1]]
             ok[where[edge]] = False
         if self.case is not None and ok.any():
-            ok &= ~self._all_caps(codes, starts, ends)
+            ok &= ~self._single_case(codes, starts, ends)
         return ok
 
-    def _all_caps(self, codes, starts, ends) -> np.ndarray:
-        """Per name: ``encoding.all_caps``, for names made of vocabulary characters."""
+    def _single_case(self, codes, starts, ends) -> np.ndarray:
+        """Per name: ``encoding.single_case``, for names made of vocabulary characters."""
         case = self.case[codes]
-        capitals, others = (np.concatenate(([0], np.cumsum(case == kind))) for kind in (1, 2))
-        capitals = capitals[ends] - capitals[starts]
-        return (capitals >= 2) & (others[ends] == others[starts])
+        capitals, smalls, others = (
+            running[ends] - running[starts]
+            for running in (np.concatenate(([0], np.cumsum(case == kind))) for kind in (1, 2, 3))
+        )
+        one_case = (others == 0) & ((capitals == 0) | (smalls == 0))
+        return one_case & ((capitals >= MIN_CAPITALS) | (smalls >= MIN_SMALL))
 
 
 def _plain_finder(classifier) -> PlainNames:

@@ -6,13 +6,16 @@ model saw in training and what it sees at inference can never drift apart.
 The rules (recorded in every model's sidecar, see ``EncodingRules``):
 
 1. Unicode NFC, then surrounding whitespace is stripped.
-1b. A name written all in capitals (at least two letters that have case, no
-   small one) is read the way every training file writes names: each word's
-   first letter a capital, the rest small (``ROSSI`` -> ``Rossi``,
-   ``O'BRIEN`` -> ``O'Brien``, ``MÜLLER`` -> ``Müller``), then normalised
-   again. Any other spelling is kept (``McDonald``, ``rossi``: no training
-   name is written in capitals, so the rule leaves training data unchanged).
-   Models whose sidecar predates this rule (no ``title_all_caps``) skip it.
+1b. A name written in one case, all capitals (at least two letters that have
+   case) or all small letters (at least three), is read the way every
+   training file writes names: each word's first letter a capital, the rest
+   small (``ROSSI``, ``rossi`` -> ``Rossi``; ``O'BRIEN`` -> ``O'Brien``;
+   ``MÜLLER`` -> ``Müller``), then normalised again. Mixed case is kept
+   (``McDonald``), and so are two letters in small ones (``de``, ``li``: a
+   particle, or the one training name so written, Vietnamese ``an``), so the
+   rule changes no training name and models trained before it read their
+   data as after it. Models whose sidecar predates the rule (no
+   ``title_single_case``) skip it.
 2. Characters in the vocabulary are kept as they are.
 3. Any other character is an *unknown character*. It is replaced by its
    typographic equivalent (curly apostrophe -> ``'``, non-breaking space ->
@@ -73,7 +76,7 @@ class EncodingRules:
     strip_whitespace: bool = True  # surrounding whitespace is not part of a name
     equivalents: dict = field(default_factory=lambda: dict(DEFAULT_EQUIVALENTS))  # char -> candidates
     fold_accents: bool = True  # unknown accented letter -> its base letter, if known
-    title_all_caps: bool = True  # ROSSI -> Rossi (rule 1b); False for sidecars without the key
+    title_single_case: bool = True  # ROSSI, rossi -> Rossi (rule 1b); False for sidecars without the key
 
     def __post_init__(self):
         if len(set(self.characters)) != len(self.characters):
@@ -91,7 +94,7 @@ class EncodingRules:
             "strip_whitespace": self.strip_whitespace,
             "equivalents": dict(self.equivalents),
             "fold_accents": self.fold_accents,
-            "title_all_caps": self.title_all_caps,
+            "title_single_case": self.title_single_case,
             "unknown": "replace_or_drop",
             "truncate": "keep_first",
             "padding": "zeros_after",
@@ -107,7 +110,7 @@ class EncodingRules:
             equivalents=dict(data.get("equivalents", DEFAULT_EQUIVALENTS)),
             fold_accents=bool(data.get("fold_accents", True)),
             # Absent in sidecars written before the rule existed: those models keep their behaviour.
-            title_all_caps=bool(data.get("title_all_caps", False)),
+            title_single_case=bool(data.get("title_single_case", False)),
         )
 
 
@@ -138,19 +141,27 @@ def has_case(ch: str) -> bool:
     return ch.lower() != ch.upper()
 
 
-def all_caps(text: str) -> bool:
-    """At least two letters with case, all of them capitals (rule 1b)."""
-    capitals = 0
+MIN_CAPITALS, MIN_SMALL = 2, 3  # rule 1b: letters with case a one-case name needs
+
+
+def single_case(text: str) -> bool:
+    """Rule 1b applies: at least two letters with case, all capitals, or at least three, all small."""
+    capitals = smalls = 0
     for ch in text:
         if has_case(ch):
-            if ch != ch.upper():
-                return False  # a small letter: most names stop at their second character
-            capitals += 1
-    return capitals >= 2
+            if ch == ch.upper():
+                capitals += 1
+            elif ch == ch.lower():
+                smalls += 1
+            else:
+                return False  # a title-case digraph: mixed case
+            if capitals and smalls:
+                return False  # mixed case: most names stop at their second character
+    return capitals >= MIN_CAPITALS or smalls >= MIN_SMALL
 
 
-def title_all_caps(text: str, normalization: str = "NFC") -> str:
-    """Rule 1b: a name in capitals with each word's first letter a capital and the rest small; others as given.
+def title_single_case(text: str, normalization: str = "NFC") -> str:
+    """Rule 1b: a one-case name with each word's first letter a capital and the rest small; others as given.
 
     A word is a run of letters with case: after any other character (an
     apostrophe, a space, a hyphen) the next letter is a capital again. Each
@@ -158,7 +169,7 @@ def title_all_caps(text: str, normalization: str = "NFC") -> str:
     character, which JavaScript's toUpperCase/toLowerCase match), and the
     result is normalised again, as a mapping may leave a combining mark.
     """
-    if not all_caps(text):
+    if not single_case(text):
         return text
     out, previous_cased = [], False
     for ch in text:
@@ -193,8 +204,8 @@ class Encoder:
             text = text.strip()
         if not text:
             return PreparedName(name, "", (EMPTY,), "")
-        if self.rules.title_all_caps:
-            text = title_all_caps(text, self.rules.normalization)
+        if self.rules.title_single_case:
+            text = title_single_case(text, self.rules.normalization)
         flags = []
         unknown = ""
         if not self._known.issuperset(text):
