@@ -95,6 +95,7 @@ def test_info_shows_model_and_providers(active_provider):
     facts = json.loads(proc.stdout)
     assert facts["labels"] == ["German", "Italian", "other"]
     assert facts["vocabulary_size"] == 65 and facts["sequence_length"] == 18
+    assert facts["title_single_case"] is True  # ROSSI and rossi are read as Rossi
     decision = facts["decision"]  # open set: "other" from its operating point or a foreign letter
     assert decision["other_label"] == "other" and decision["foreign_letters"] is True
     assert 0 < decision["other_threshold"] <= 1 and decision["temperature"] > 0
@@ -111,6 +112,7 @@ def test_info_shows_model_and_providers(active_provider):
     assert facts["verified"] is True and proc.stderr == ""
     text = nameort("info")
     assert "verified:         yes\n" in text.stdout
+    assert "sequence length:  18 (normalization NFC; names in one case read in title case)\n" in text.stdout
     assert f"active provider:  {active_provider}\n" in text.stdout
 
 

@@ -157,6 +157,7 @@ def info(as_json, model, device, threads):
         "vocabulary_size": len(card.rules.characters),
         "sequence_length": card.rules.sequence_length,
         "normalization": card.rules.normalization,
+        "title_single_case": card.rules.title_single_case,  # ROSSI, rossi read as Rossi
         "metrics": card.metrics,
         "preset": card.training.get("preset"),
         "decision": card.decision.to_json() or None,  # temperature, background label, operating point

@@ -91,7 +91,8 @@ def write_info(facts: dict, out) -> None:
         f"preset:           {facts['preset'] or '-'}",
         f"labels:           {', '.join(facts['labels'])}",
         f"vocabulary ({facts['vocabulary_size']}): {facts['vocabulary']!r}",
-        f"sequence length:  {facts['sequence_length']} (normalization {facts['normalization']})",
+        f"sequence length:  {facts['sequence_length']} (normalization {facts['normalization']}"
+        + ("; names in one case read in title case)" if facts.get("title_single_case") else ")"),
         f"test split:       {accuracy_summary(metrics) or '-'}",
         f"decision:         {decision_text(facts.get('decision'))}",
         f"verified:         {VERIFIED_TEXT[facts.get('verified')]}",
