@@ -152,3 +152,8 @@ def test_the_one_case_rule_changes_no_training_name(data_dir):
     for path in sorted(data_dir.glob("*.txt")):
         names = [n.strip() for n in path.read_text(encoding="utf-8").splitlines() if n.strip()]
         assert [n for n in names if title_single_case(n) != n] == [], path.name
+
+
+def test_the_one_case_rule_leaves_names_past_four_sequence_lengths_alone(encoder):
+    assert encoder.prepare("ROSSI" * 14).text == ("Rossi" + "rossi" * 13)[:18]  # 70 characters: within 4 x 18
+    assert encoder.prepare("ROSSI" * 15).text == ("ROSSI" * 15)[:18]  # 75: a name that long is left as given

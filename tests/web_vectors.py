@@ -64,7 +64,7 @@ CASES = [
     "ROSSI", "rossi", "O'BRIEN", "d'angelo", "MÜLLER", "MU\u0308LLER", "McDONALD", "DE LA CRUZ", "A", "AB", "a1b",
     "İSTANBUL", "istanbul", "STRAßE", "ßTRASSE", "ǄEMAL", "ǅEMAL", "ΣΙΣΥΦΟΣ", "ιβαν", "IVAN-PETROV", "X Æ A-12",
     "ROSSI😀", "ŁUKASZ", "NGUYỄN", "GARCÍA", " TRIBBIANI ", "ﬁSHER", "ᾈΑ", "an", "li", "de la cruz", "nguyễn",
-    "ǆemal", "ßtrasse", "ﬁsher", "i̇stanbul", "σισυφος",
+    "ǆemal", "ßtrasse", "ﬁsher", "i̇stanbul", "σισυφος", "ROSSI" * 14, "ROSSI" * 15, "rossi" * 15,
 ]
 
 

@@ -134,6 +134,8 @@ export function hasCase(ch) {
 // encoding.MIN_CAPITALS, MIN_SMALL: letters with case a one-case name needs (rule 1b).
 export const MIN_CAPITALS = 2;
 export const MIN_SMALL = 3;
+// encoding.ONE_CASE_SPAN: rule 1b only for names of at most this many times the sequence length.
+export const ONE_CASE_SPAN = 4;
 
 /** encoding.single_case: at least two letters with case, all capitals, or at least three, all small. */
 export function singleCase(text) {
@@ -183,7 +185,9 @@ export class Encoder {
     let text = name.normalize(this.rules.normalization);
     if (this.rules.stripWhitespace) text = pyStrip(text);
     if (text === "") return prepared(name, "", [EMPTY], "");
-    if (this.rules.titleSingleCase) text = titleSingleCase(text, this.rules.normalization);
+    if (this.rules.titleSingleCase && Array.from(text).length <= ONE_CASE_SPAN * this.rules.sequenceLength) {
+      text = titleSingleCase(text, this.rules.normalization);
+    }
     const flags = [];
     let unknown = "";
     let chars = Array.from(text);

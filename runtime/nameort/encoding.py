@@ -14,8 +14,10 @@ The rules (recorded in every model's sidecar, see ``EncodingRules``):
    (``McDonald``), and so are two letters in small ones (``de``, ``li``: a
    particle, or the one training name so written, Vietnamese ``an``), so the
    rule changes no training name and models trained before it read their
-   data as after it. Models whose sidecar predates the rule (no
-   ``title_single_case``) skip it.
+   data as after it. A name longer than ``ONE_CASE_SPAN`` times the sequence
+   length is left as given (the model reads the first characters only, and
+   the rule costs a Python step per character). Models whose sidecar
+   predates the rule (no ``title_single_case``) skip it.
 2. Characters in the vocabulary are kept as they are.
 3. Any other character is an *unknown character*. It is replaced by its
    typographic equivalent (curly apostrophe -> ``'``, non-breaking space ->
@@ -142,6 +144,7 @@ def has_case(ch: str) -> bool:
 
 
 MIN_CAPITALS, MIN_SMALL = 2, 3  # rule 1b: letters with case a one-case name needs
+ONE_CASE_SPAN = 4  # rule 1b: only names of at most this many times the sequence length
 
 
 def single_case(text: str) -> bool:
@@ -204,7 +207,7 @@ class Encoder:
             text = text.strip()
         if not text:
             return PreparedName(name, "", (EMPTY,), "")
-        if self.rules.title_single_case:
+        if self.rules.title_single_case and len(text) <= ONE_CASE_SPAN * self.rules.sequence_length:
             text = title_single_case(text, self.rules.normalization)
         flags = []
         unknown = ""
