@@ -104,8 +104,8 @@ class PlainNames:
     under the normal form (a starter that no other vocabulary character
     composes with), it does not start or end with whitespace, and it is not
     longer than the sequence length, and (under rule 1b) it is not written in
-    one case. ``Encoder.prepare`` would
-    return it as it is, with no flag; every other name goes through ``prepare``.
+    one case. ``Encoder.prepare`` would return it as it is, with no flag;
+    every other name goes through ``prepare``.
     """
 
     def __init__(self, encoder):

@@ -3,10 +3,11 @@
 The per-name path formats one ``Prediction`` at a time (``output.probability_cell``
 for CSV cells, ``json.dumps(p.to_dict(), ensure_ascii=False)`` for JSON).
 Here each field is formatted for a whole column in one C-level ``map`` with
-the very same formatting function (``"{:.6f}".format``, ``float.__repr__``,
-``json``'s own string escaper, Python's ``round``), then the fields are put
-together with a ``%`` template per row. No dict or ``Prediction`` is made per
-name; the output is identical (tests/test_columnar.py compares them).
+the very same formatting function (``"{:.6f}".format``, ``float.__repr__``
+or orjson's identical digits, ``json``'s own string escaper, Python's
+``round``), then the fields are put together with a ``%`` template per row.
+No dict or ``Prediction`` is made per name; the output is identical
+(tests/test_columnar.py compares them).
 """
 
 from __future__ import annotations
