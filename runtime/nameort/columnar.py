@@ -30,7 +30,8 @@ import numpy as np
 from .classifier import UNKNOWN_LABEL, Prediction
 from .decision import decide, foreign_mask
 from .encoding import (
-    EMPTY, LOW_CONFIDENCE, MIN_CAPITALS, MIN_SMALL, TRUNCATED, UNKNOWN_CHARS, UNSUPPORTED, has_case, status_string,
+    CAPITAL, EMPTY, LOW_CONFIDENCE, MIN_CAPITALS, MIN_SMALL, NO_CASE, OTHER_CASE, SMALL, TRUNCATED, UNKNOWN_CHARS,
+    UNSUPPORTED, case_of, status_string,
 )
 
 FLAGS = (EMPTY, UNSUPPORTED, UNKNOWN_CHARS, TRUNCATED, LOW_CONFIDENCE)  # bit i of a status code is FLAGS[i]
@@ -126,14 +127,11 @@ class PlainNames:
         if rules.strip_whitespace:
             self.space[[ord(ch) for ch in chars if ch.isspace()]] = True
         self.length = rules.sequence_length
-        # Rule 1b, per vocabulary character: 1 for a capital, 2 for a small letter, 3 for another
-        # letter with case (a title-case digraph), 0 for the rest.
+        # Rule 1b: encoding.case_of each vocabulary character (NO_CASE for every other code point).
         self.case = None
         if rules.title_single_case:
-            self.case = np.zeros(size, np.int8)
-            for ch in chars:
-                if has_case(ch):
-                    self.case[ord(ch)] = 1 if ch == ch.upper() else 2 if ch == ch.lower() else 3
+            self.case = np.full(size, NO_CASE, np.int8)
+            self.case[[ord(ch) for ch in chars]] = [case_of(ch) for ch in chars]
 
     def find(self, names: list) -> np.ndarray:
         """A boolean per name (all str): is it plain?"""
@@ -161,7 +159,7 @@ class PlainNames:
         case = self.case[codes]
         capitals, smalls, others = (
             running[ends] - running[starts]
-            for running in (np.concatenate(([0], np.cumsum(case == kind))) for kind in (1, 2, 3))
+            for running in (np.concatenate(([0], np.cumsum(case == kind))) for kind in (CAPITAL, SMALL, OTHER_CASE))
         )
         one_case = (others == 0) & ((capitals == 0) | (smalls == 0))
         return one_case & ((capitals >= MIN_CAPITALS) | (smalls >= MIN_SMALL))

@@ -145,22 +145,25 @@ def has_case(ch: str) -> bool:
 
 MIN_CAPITALS, MIN_SMALL = 2, 3  # rule 1b: letters with case a one-case name needs
 ONE_CASE_SPAN = 4  # rule 1b: only names of at most this many times the sequence length
+NO_CASE, CAPITAL, SMALL, OTHER_CASE = 0, 1, 2, 3  # what case_of says (OTHER_CASE: a title-case digraph)
+
+
+def case_of(ch: str) -> int:
+    """Rule 1b's view of one character: NO_CASE, CAPITAL, SMALL or OTHER_CASE."""
+    if not has_case(ch):
+        return NO_CASE
+    return CAPITAL if ch == ch.upper() else SMALL if ch == ch.lower() else OTHER_CASE
 
 
 def single_case(text: str) -> bool:
     """Rule 1b applies: at least two letters with case, all capitals, or at least three, all small."""
-    capitals = smalls = 0
+    counts = [0, 0, 0, 0]  # by case_of
     for ch in text:
-        if has_case(ch):
-            if ch == ch.upper():
-                capitals += 1
-            elif ch == ch.lower():
-                smalls += 1
-            else:
-                return False  # a title-case digraph: mixed case
-            if capitals and smalls:
-                return False  # mixed case: most names stop at their second character
-    return capitals >= MIN_CAPITALS or smalls >= MIN_SMALL
+        kind = case_of(ch)
+        counts[kind] += 1
+        if counts[OTHER_CASE] or (counts[CAPITAL] and counts[SMALL]):
+            return False  # mixed case: most names stop at their second character
+    return counts[CAPITAL] >= MIN_CAPITALS or counts[SMALL] >= MIN_SMALL
 
 
 def title_single_case(text: str, normalization: str = "NFC") -> str:
