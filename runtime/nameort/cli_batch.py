@@ -50,7 +50,11 @@ BAR_WIDTH = 24
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Rows read, classified and written together.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Model threads; with --engine dask, worker processes of the LocalCluster [default: all cores].")
+              help="Worker processes for a split CSV file, else model threads; with --engine dask, worker "
+              "processes of the LocalCluster [default: all cores].")
+@click.option("--split/--no-split", default=None,
+              help="Cut a CSV file into byte ranges, one worker process each (same output) [default: for a CSV "
+              "file of 8 MiB or more, on the CPU].")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="local: this process; dask: a Dask cluster, same output (needs pip install 'nameort[dask]').")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
@@ -62,7 +66,7 @@ BAR_WIDTH = 24
 @model_option
 @device_option
 def batch(input_path, output_path, column, fmt, input_format, top_k, threshold, other_threshold, probabilities,
-          encoding, delimiter, no_header, on_bad_rows, batch_size, workers, engine, scheduler, blocksize,
+          encoding, delimiter, no_header, on_bad_rows, batch_size, workers, split, engine, scheduler, blocksize,
           show_progress, model, device):
     """Classify the names in one column of INPUT (a CSV or Parquet file, or - for CSV on stdin).
 
@@ -71,8 +75,10 @@ def batch(input_path, output_path, column, fmt, input_format, top_k, threshold, 
     nameort_unknown_chars (and top-k / probability columns when asked).
     OUTPUT appears only when the whole file is done.
     """
-    run, engine_options = classify_csv, {"workers": workers, "input_format": input_format}
+    run, engine_options = classify_csv, {"workers": workers, "input_format": input_format, "split": split}
     if engine == "dask":
+        if split is not None:
+            raise ValueError("--split is the local engine's; the dask engine always splits (see --blocksize)")
         if scheduler is not None and workers is not None:
             raise ValueError("--workers sizes the LocalCluster started without --scheduler; give one of them")
         from .dask_engine import DEFAULT_BLOCKSIZE

@@ -30,7 +30,9 @@ columns are always in the same place.
 The modules: ``options`` (checks and constants), ``reading`` (CSV rows and
 the name column), ``formats`` (CSV and JSONL output), ``parquet`` (Parquet in
 and out, with pyarrow), ``memo`` (recent results by name), ``job`` (the
-loop around a pool of model threads). Every engine (``nameort batch``, the
+loop around a pool of model threads), ``ranges`` (one byte range of a CSV file
+through that loop) and ``processes`` (a large CSV file's ranges on worker
+processes, each running ``worker``). Every engine (``nameort batch``, the
 Dask engine, ``classify_frame``) classifies through ``nameort.columnar``.
 Output goes through ``csvio.AtomicFile``: no partial file, ever.
 """
@@ -42,9 +44,11 @@ import csv
 import io
 import sys
 import time
+from pathlib import Path
 
 from .. import csvio
 from ..errors import OutputError
+from . import processes
 from .formats import CsvFormat, JsonlFormat, csv_cells, result_cells, result_columns, unique_keys
 from .job import Job, Progress, Summary
 from .memo import Memo
@@ -53,6 +57,7 @@ from .options import (
     MEMO_SIZE, ON_BAD_ROWS, PREFIX, allow_long_fields, check_model_options, check_options,
     delimiter_for, format_of,
 )
+from .ranges import RangeSpec
 from .reading import RowReader, column_index, listing, refuse_prefixed
 
 
@@ -77,6 +82,7 @@ def classify_csv(
     workers: int | None = None,
     progress=None,
     memo_size: int = MEMO_SIZE,
+    split: bool | None = None,
 ) -> Summary:
     """Classify column ``column`` of ``src`` into ``dst``; returns a ``Summary``.
 
@@ -93,6 +99,10 @@ def classify_csv(
     ``batch_size``: rows per chunk. ``workers``: model threads (default: all
     cores). ``progress``: called with a ``Progress`` after each chunk.
     ``memo_size``: distinct names remembered across chunks (0: none).
+    ``split``: cut a CSV file into byte ranges classified by ``workers``
+    worker processes (see ``processes``): None (default) for a file of 8 MiB
+    or more read on the CPU, True for any CSV file, False never. The output
+    is the same bytes either way.
     Errors the user can fix raise ``InputError`` / ``OutputError`` (both
     ``NameortError``), ``MissingDependencyError`` (Parquet without pyarrow)
     or ``ValueError``, with one-line messages.
@@ -127,22 +137,45 @@ def classify_csv(
             # One session is enough: the pool threads share it (ONNX Runtime's run is thread-safe).
             classifier = stack.enter_context(Classifier.load(model, device=device, threads=1))
         check_model_options(classifier, top_k, other_threshold)
-        job = Job(
-            classifier, rows, col, top_k=top_k, threshold=threshold, other_threshold=other_threshold,
-            batch_size=batch_size, workers=workers or default_threads(), memo_size=memo_size, progress=progress,
-            started=started,
-        )
         options = (classifier.labels, top_k, probabilities)
         line_ending = getattr(rows.source, "line_ending", "\n")
-        counts = _write(dst, fmt, lambda out: _format(fmt, out, rows, options, delimiter, line_ending), job)
+        parts = 1 if col is None else processes.processes_for(
+            split, workers or default_threads(), src, input_format, fmt, rows.source.size, encoding,
+            classifier.provider,
+        )
+        if parts > 1:
+            first_codec, codec, _ = processes.codecs_for(encoding)
+            spec = RangeSpec(
+                name=str(src), encoding=encoding, first_codec=first_codec, codec=codec, delimiter=delimiter,
+                line_ending=line_ending, header=tuple(rows.header) if rows.header is not None else None,
+                width=rows.width, column=column, col=col, fmt=fmt, top_k=top_k, threshold=threshold,
+                other_threshold=other_threshold, probabilities=probabilities, on_bad_rows=on_bad_rows,
+                batch_size=batch_size,
+            )
+            rows.source.close()  # the workers read the file themselves
+            job = processes.SplitJob(
+                spec, src, classifier.card.model_path, rows.source.size, parts, memo_size=memo_size,
+                progress=progress, started=started, where=None if dst == csvio.STDIO else Path(dst).resolve().parent,
+            )
+            counts = _write(dst, fmt, job.run)
+            count, skipped, model_names = job.count, job.skipped, job.model_names
+        else:
+            job = Job(
+                classifier, rows, col, top_k=top_k, threshold=threshold, other_threshold=other_threshold,
+                batch_size=batch_size, workers=workers or default_threads(), memo_size=memo_size,
+                progress=progress, started=started,
+            )
+            counts = _write(
+                dst, fmt, lambda out: _run(job, _format(fmt, out, rows, options, delimiter, line_ending)))
+            count, skipped, model_names = rows.count, rows.skipped, job.model_names
     return Summary(
-        rows=rows.count,
-        written=rows.count - rows.skipped,
-        skipped=rows.skipped,
+        rows=count,
+        written=count - skipped,
+        skipped=skipped,
         statuses=dict(counts.most_common()),
         seconds=time.monotonic() - started,
         output=str(dst),
-        model_names=job.model_names,
+        model_names=model_names,
     )
 
 
@@ -164,16 +197,18 @@ def _format(fmt, out, rows, options, delimiter, line_ending):
     return JsonlFormat(out, labels, top_k, probabilities, width)
 
 
-def _write(dst, fmt, make_format, job):
-    """Run ``job`` into ``dst``: an ``AtomicFile`` moved into place on success, or stdout."""
+def _write(dst, fmt, work):
+    """``work(out)`` into ``dst``: an ``AtomicFile`` moved into place on success, or stdout; its counts.
+
+    ``out`` is a text stream, or a binary one for Parquet; ``work`` writes
+    everything and returns the counts per status.
+    """
     binary = fmt == "parquet"
     if dst == csvio.STDIO:
         out = sys.stdout.buffer if binary else io.TextIOWrapper(
             sys.stdout.buffer, encoding="utf-8", newline="", write_through=False)
         try:
-            fmt_obj = make_format(out)
-            counts = job.run(fmt_obj)
-            _close(fmt_obj)
+            counts = work(out)
             out.flush()
         except BrokenPipeError:
             raise  # the reader went away (| head): the caller decides
@@ -187,9 +222,7 @@ def _write(dst, fmt, make_format, job):
     atomic = csvio.AtomicFile(dst)
     try:
         try:
-            fmt_obj = make_format(atomic.file.buffer if binary else atomic.file)
-            counts = job.run(fmt_obj)
-            _close(fmt_obj)
+            counts = work(atomic.file.buffer if binary else atomic.file)
         except OSError as exc:  # reading errors are InputErrors by now: this is the output
             raise atomic.write_error(exc) from None
         atomic.commit()
@@ -198,10 +231,13 @@ def _write(dst, fmt, make_format, job):
     return counts
 
 
-def _close(fmt_obj) -> None:
+def _run(job, fmt_obj):
+    """``job`` through the format ``fmt_obj``, closed at the end (Parquet writes its footer); the counts."""
+    counts = job.run(fmt_obj)
     close = getattr(fmt_obj, "close", None)
     if close is not None:
         close()
+    return counts
 
 
 __all__ = [

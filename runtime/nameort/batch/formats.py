@@ -18,7 +18,6 @@ The Parquet format, which needs pyarrow, lives in ``parquet``.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections import deque
 
@@ -75,21 +74,15 @@ class CsvFormat:
 
     status_at = 2  # nameort_status among the result cells
 
-    def __init__(self, out, labels, top_k, probabilities, delimiter, line_ending, width):
+    def __init__(self, out, labels, top_k, probabilities, delimiter, line_ending, width, with_header: bool = True):
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator=line_ending)
         self.labels, self.top_k, self.probabilities, self.width = labels, top_k, probabilities, width
+        self.with_header = with_header  # False for the later parts of a file split in byte ranges
         self.bad = ("", "", BAD_ROW, "") + ("", "") * (top_k or 0) + (("",) * len(labels) if probabilities else ())
         self.placeholder = ()  # what a bad row gets in the fast pass, before it is rearranged
 
-    def header_text(self, header) -> str:
-        """The header line ``begin`` writes, as text."""
-        out = io.StringIO(newline="")
-        CsvFormat(out, self.labels, self.top_k, self.probabilities, self.writer.dialect.delimiter,
-                  self.writer.dialect.lineterminator, self.width).begin(header)
-        return out.getvalue()
-
     def begin(self, header):
-        if header is not None:
+        if header is not None and self.with_header:
             self.writer.writerow(list(header) + result_columns(self.labels, self.top_k, self.probabilities))
 
     def render(self, cols) -> list:

@@ -21,7 +21,7 @@ The modules, in the order a ``classify_csv`` job uses them:
 * ``cluster``: reaching a scheduler within a bounded time, or starting a LocalCluster;
 * ``models``: the model shipped to the workers in a plugin, loaded once per process;
 * ``partitions``: pass one, candidate partition starts from quote counts;
-* ``reading``: the input decoded and parsed as ``nameort batch`` does, a byte range at a time;
+* ``reading``: the input's head checked on the client (the ranges are read by ``nameort.batch.ranges``);
 * ``task``: pass two, one partition classified on a worker;
 * ``writer``: finished partitions written in input order;
 * ``job``: ``classify_csv``, which runs the two passes;

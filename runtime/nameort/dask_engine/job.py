@@ -22,6 +22,7 @@ from pathlib import Path
 import fsspec
 
 from .. import batch, csvio
+from ..batch.ranges import RangeSpec
 from ..errors import InputError
 from .cluster import client_for
 from .models import check_top_k, model_card, model_ref
@@ -100,13 +101,13 @@ def classify_csv(
     with client_for(client, workers) as cl:
         timings["startup"] = time.monotonic() - started
         ref = model_ref(card, device, cl)
-        plan = Plan(
-            url=url, name=str(src), encoding=encoding, first_codec=head["first_codec"], codec=head["codec"],
+        spec = RangeSpec(
+            name=str(src), encoding=encoding, first_codec=head["first_codec"], codec=head["codec"],
             delimiter=delimiter, line_ending=head["line_ending"], header=head["header"], width=head["width"],
             column=column, col=head["col"], fmt=fmt, top_k=top_k, threshold=threshold, other_threshold=other_threshold,
-            probabilities=probabilities, on_bad_rows=on_bad_rows, batch_size=batch_size, memo_size=memo_size,
-            model=ref,
+            probabilities=probabilities, on_bad_rows=on_bad_rows, batch_size=batch_size,
         )
+        plan = Plan(url=url, spec=spec, memo_size=memo_size, model=ref)
         threads = max(1, sum(cl.nthreads().values()))
         size = head["size"]
         t = time.monotonic()

@@ -1,7 +1,8 @@
 """Pass two, in a task on a worker: one partition's byte range through ``nameort.batch``'s own pipeline.
 
-A task reads bytes [start, end) of the input, parses them with the csv module
-(``reading``), classifies and formats them with ``batch.Job``, and returns
+A task reads bytes [start, end) of the input and runs them through
+``nameort.batch.ranges.classify_range`` (the csv module, ``batch.Job`` and
+the job's format, as every engine that splits a file does), and returns
 the output bytes, or writes them to a part file and returns its path. A range
 whose last record is still open at its end comes back ``overran`` instead:
 its start may be right, its end is not, so the job runs it again merged with
@@ -11,7 +12,6 @@ so the worker does not log them; the job decides whether they count.
 
 from __future__ import annotations
 
-import csv
 import io
 import threading
 import time
@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import fsspec
 
 from .. import batch
+from ..batch import ranges
+from ..batch.ranges import RangeSpec
 from ..errors import NameortError
 from .messages import unreadable
 from .models import ModelRef, cached_classifier
-from .reading import FileSource, Lines, PartRows, Records
 
 
 @dataclass(frozen=True)
@@ -31,23 +32,7 @@ class Plan:
     """Everything a partition task needs besides its byte range; small, sent with every task."""
 
     url: str
-    name: str  # the input as the user named it, for messages
-    encoding: str
-    first_codec: str  # decodes the start of the file (a UTF-8 BOM is dropped)
-    codec: str  # decodes every later partition
-    delimiter: str
-    line_ending: str
-    header: tuple | None
-    width: int
-    column: object
-    col: int
-    fmt: str
-    top_k: int | None
-    threshold: float | None
-    other_threshold: float | None
-    probabilities: bool
-    on_bad_rows: str
-    batch_size: int
+    spec: RangeSpec  # how to read the file and what to write, as every range of the job shares it
     memo_size: int
     model: ModelRef
 
@@ -77,8 +62,9 @@ def _memo_for(plan: Plan):
     Its entries are rendered results, so it is keyed by everything that shapes
     them; one per thread, so concurrent tasks never share one.
     """
-    key = (threading.get_ident(), plan.model.key, plan.fmt, plan.top_k, plan.threshold, plan.other_threshold,
-           plan.probabilities, plan.memo_size)
+    spec = plan.spec
+    key = (threading.get_ident(), plan.model.key, spec.fmt, spec.top_k, spec.threshold, spec.other_threshold,
+           spec.probabilities, plan.memo_size)
     memo = _memos.get(key)
     if memo is None:
         with _memos_lock:
@@ -117,7 +103,7 @@ def classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: i
     except NameortError as exc:
         return PartResult(None, None, error=exc)
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        return PartResult(None, None, error=unreadable(plan.name, exc))
+        return PartResult(None, None, error=unreadable(plan.spec.name, exc))
 
 
 def _classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: int, part_path):
@@ -128,38 +114,18 @@ def _classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: 
     fs, path = fsspec.core.url_to_fs(plan.url)
     raw = fs.cat_file(path, start=start, end=end)
     t2 = time.perf_counter()
-    first = start == 0
-    source = FileSource(io.BytesIO(raw), plan.name, plan.encoding, plan.first_codec if first else plan.codec,
-                        line_offset)
-    source.line_ending = plan.line_ending
-    lines = Lines(source.text)
-    records = Records(csv.reader(lines, delimiter=plan.delimiter), lines, final)
-    rows = PartRows(records, source, plan, first, line_offset)
     model = _TimedModel(clf)
     out = io.StringIO(newline="")
-    try:
-        col = rows.start(plan.column) if first else plan.col
-        job = batch.Job(
-            model, rows, col, top_k=plan.top_k, threshold=plan.threshold, other_threshold=plan.other_threshold,
-            batch_size=plan.batch_size, workers=1,
-            memo=_memo_for(plan),  # carried over from this thread's earlier partitions of the same job kind
-        )
-        job.run(_format(plan, clf.labels, out))
-    except NameortError:
-        if lines.exhausted and not final:  # an error in a record cut short by the range's end
-            return PartResult(None, None, overran=True)
-        raise
-    if records.overran:
+    done = ranges.classify_range(
+        plan.spec, model, io.BytesIO(raw), out, first=start == 0, final=final, line_offset=line_offset,
+        with_header=start == 0 or part_path is not None,  # part files each get the header; one file, once
+        memo=_memo_for(plan),  # carried over from this thread's earlier partitions of the same job kind
+    )
+    if done.overran:
         return PartResult(None, None, overran=True)
     t3 = time.perf_counter()
-    text = out.getvalue()
-    if not first and plan.header is not None and part_path is None and plan.fmt == "csv":
-        # One output file: only the first partition keeps the header batch.Job wrote.
-        head = _format(plan, clf.labels, io.StringIO(newline="")).header_text(list(plan.header))
-        assert text.startswith(head)
-        text = text[len(head):]
-    data = text.encode("utf-8")
-    del text
+    data = out.getvalue().encode("utf-8")
+    del out
     t4 = time.perf_counter()
     written = None
     if part_path is not None:
@@ -173,14 +139,6 @@ def _classify_range(plan: Plan, start: int, end: int, final: bool, line_offset: 
         "model": model.seconds, "encode": t4 - t3, "write_part": t5 - t4,
     }
     return PartResult(
-        data, written, rows=rows.count, skipped=rows.skipped, counts=dict(job.counts),
-        model_names=job.model_names, timings=timings,
+        data, written, rows=done.rows, skipped=done.skipped, counts=done.counts,
+        model_names=done.model_names, timings=timings,
     )
-
-
-def _format(plan: Plan, labels, out):
-    """The output format ``nameort batch`` would use for this job, writing to ``out``."""
-    if plan.fmt == "csv":
-        return batch.CsvFormat(out, labels, plan.top_k, plan.probabilities, plan.delimiter, plan.line_ending,
-                               plan.width)
-    return batch.JsonlFormat(out, labels, plan.top_k, plan.probabilities, plan.width)

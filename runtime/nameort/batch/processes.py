@@ -1,0 +1,227 @@
+"""``nameort batch`` over local processes: a large CSV file cut into byte ranges, one worker process each.
+
+Why processes: on all-distinct names most of a job's time is Python work
+(parsing, bookkeeping, formatting, writing) that holds the GIL, so model
+threads cannot spread it over the cores; processes can. Each range runs in
+``python -m nameort.batch.worker`` through ``ranges.classify_range``, the
+code the Dask engine's partitions run, and writes its output into an
+unlinked temporary file the parent handed it; the parent copies the parts
+into the output in input order, so the output is byte for byte the
+one-process job's, and a killed job leaves no part behind.
+
+Where to cut: at a line break with an even number of quote characters
+before it in the file (``record_starts``). That is a guess (a quote inside an
+unquoted field fools it), so a range counts only once its start is
+confirmed: the first starts at byte 0, each later one where the previous
+range's last record really ended. A range whose last record ran past its end
+is run again merged with the next one; an error in a range is the user's
+only once every range before it ended where the next began.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from queue import Empty, Queue
+
+from .. import csvio, errors
+from .job import Progress
+from .ranges import RangeDone, RangeSpec, codecs_for
+
+MIN_BYTES = 8 << 20  # smaller inputs run in one process: a worker's start (~0.35 s) would cost more than it saves
+SCAN_BLOCK = 1 << 24  # bytes read at a time while counting quotes
+QUOTE, NEWLINE = b'"', b"\n"
+WORKER = ["-m", "nameort.batch.worker"]  # the worker's command line after the Python executable
+
+
+def processes_for(split, workers: int, src, input_format: str, fmt: str, size, encoding: str, provider: str):
+    """How many worker processes a job gets; 1 means the one-process job.
+
+    ``split``: None (automatic: ``workers`` processes for a CSV file of
+    ``MIN_BYTES`` or more), True (whatever the size) or False (never). Only
+    a regular CSV file read on the CPU is split: standard input cannot be
+    cut, a GPU is one device, and Parquet output is one writer.
+    """
+    if split is False or workers < 2 or os.name != "posix" or src == csvio.STDIO or size is None:
+        return 1
+    if input_format != "csv" or fmt not in ("csv", "jsonl") or provider != "CPUExecutionProvider":
+        return 1
+    if not codecs_for(encoding)[2] or (split is None and size < MIN_BYTES):
+        return 1
+    return workers
+
+
+def record_starts(path, size: int, parts: int) -> list:
+    """(byte offset, line breaks before it) of each range's start, the first (0, 0); at most ``parts``.
+
+    Each later start is just after the first line break at or past
+    ``size * k / parts`` with an even number of quotes before it in the file.
+    """
+    starts = [(0, 0)]
+    quotes = newlines = pos = 0
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            target = size * k // parts
+            while pos < target:  # count up to the target a block at a time
+                block = f.read(min(SCAN_BLOCK, target - pos))
+                if not block:
+                    return starts
+                quotes, newlines, pos = quotes + block.count(QUOTE), newlines + block.count(NEWLINE), pos + len(block)
+            while True:  # then line by line to the first break with an even count before it
+                line = f.readline()
+                if not line:
+                    return starts
+                quotes, newlines, pos = quotes + line.count(QUOTE), newlines + line.count(NEWLINE), pos + len(line)
+                if line.endswith(NEWLINE) and quotes % 2 == 0:
+                    break
+            if pos >= size:
+                return starts
+            starts.append((pos, newlines))
+    return starts
+
+
+class _Worker:
+    """One worker process classifying one byte range into an unlinked temporary file."""
+
+    def __init__(self, task: dict, where, messages: Queue):
+        self.part = tempfile.TemporaryFile(dir=where)  # noqa: SIM115  unlinked: nothing to clean up after a kill
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  its stderr, read only if it fails
+        self.rows = self.bytes = 0  # its progress so far
+        self.result = None  # its last message, or {"crash": exit status}
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])  # where this `nameort` was imported from
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, *WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log, pass_fds=(self.part.fileno(),), env=env,
+        )
+        self.proc.stdin.write((json.dumps({**task, "out_fd": self.part.fileno()}) + "\n").encode())
+        self.proc.stdin.flush()  # stdin stays open: its end tells the worker to stop
+        threading.Thread(target=self._listen, args=(messages,), daemon=True).start()
+
+    def _listen(self, messages: Queue) -> None:
+        last = None
+        for line in self.proc.stdout:
+            last = json.loads(line)
+            if "rows" in last:
+                self.rows, self.bytes = last["rows"], last["bytes"]
+                messages.put((self, None))
+        self.proc.wait()
+        messages.put((self, last if last is not None and "rows" not in last else {"crash": self.proc.returncode}))
+
+    def outcome(self):
+        """A ``RangeDone`` (``overran`` included), or the exception the parent raises for it."""
+        result = self.result
+        if "done" in result:
+            return RangeDone(**result["done"])
+        if "error" in result:
+            kind, message = result["error"]
+            return getattr(errors, kind, errors.NameortError)(message)
+        if "oserror" in result:
+            return OSError(*result["oserror"])
+        self.log.seek(0)
+        tail = self.log.read().decode("utf-8", "replace").strip().splitlines()
+        why = tail[-1] if tail else f"exit status {result['crash']}"
+        return RuntimeError(f"a nameort batch worker process failed: {why}")
+
+    def copy_to(self, binary) -> None:
+        self.part.seek(0)
+        shutil.copyfileobj(self.part, binary, 1 << 20)
+
+    def stop(self) -> None:
+        """End the process if it still runs, and close its files (the part file goes away)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.part, self.log):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+class SplitJob:
+    """A CSV file's byte ranges on worker processes; ``run(out)`` writes the whole output and returns the counts."""
+
+    def __init__(self, spec: RangeSpec, src, model_path, size: int, parts: int, *, memo_size: int,
+                 progress=None, started=None, where=None):
+        self.spec, self.src, self.model_path, self.size = spec, str(Path(src).resolve()), str(model_path), size
+        self.parts, self.memo_size = parts, memo_size
+        self.progress, self.started = progress, time.monotonic() if started is None else started
+        self.where = where  # folder for the temporary parts (the output's); None: the system's
+        self.count = self.skipped = self.model_names = 0  # rows, bad rows skipped, texts the model ran
+        self.counts = Counter()  # rows per status
+        self.ranges = 0  # ranges written
+        self.remerged = 0  # ranges run again merged with the next (a cut inside a record)
+
+    def run(self, out) -> Counter:
+        """Every range's output into ``out`` (the text stream the one-process job would write), in order."""
+        starts = record_starts(self.src, self.size, self.parts)
+        bounds = [offset for offset, _ in starts]
+        ends = bounds[1:] + [self.size]
+        messages = Queue()
+        running = {}  # index of a range's start -> (index of the start past its end, _Worker)
+
+        def launch(i, j):
+            task = {"spec": asdict(self.spec), "model": self.model_path, "path": self.src, "memo_size": self.memo_size,
+                    "start": bounds[i], "end": ends[j - 1], "final": j == len(bounds), "line_offset": starts[i][1]}
+            running[i] = (j, _Worker(task, self.where, messages))
+
+        out.flush()
+        binary = out.buffer
+        try:
+            for i in range(len(bounds)):
+                launch(i, i + 1)
+            pos = 0  # the next range to write: its start is a confirmed record boundary
+            while pos < len(bounds):
+                j, worker = running[pos]
+                if worker.result is None:
+                    self._wait(messages, running, bounds[pos])
+                    continue
+                outcome = worker.outcome()
+                if isinstance(outcome, Exception):
+                    raise outcome
+                del running[pos]
+                if outcome.overran:  # its last record runs on into the next range: run both as one
+                    worker.stop()
+                    self.remerged += 1
+                    if j in running:
+                        running.pop(j)[1].stop()
+                    launch(pos, j + 1)
+                    continue
+                worker.copy_to(binary)
+                worker.stop()
+                self.count += outcome.rows
+                self.skipped += outcome.skipped
+                self.counts.update(outcome.counts)
+                self.model_names += outcome.model_names
+                self.ranges += 1
+                pos = j
+            binary.flush()
+        finally:
+            for _, worker in running.values():
+                worker.stop()
+        return self.counts
+
+    def _wait(self, messages: Queue, running: dict, written_bytes: int) -> None:
+        """Take the workers' messages for a moment: keep final ones, report progress."""
+        try:
+            worker, final = messages.get(timeout=0.5)
+        except Empty:
+            return
+        if final is not None:
+            worker.result = final
+        if self.progress is not None:
+            workers = [w for _, w in running.values()]
+            rows = self.count + sum(w.rows for w in workers)
+            done = written_bytes + sum(w.bytes for w in workers)
+            self.progress(Progress(rows, done, self.size, time.monotonic() - self.started))

@@ -1,0 +1,77 @@
+"""One worker process of a split batch job: ``python -m nameort.batch.worker``, started by ``processes``.
+
+It reads its task (one JSON line) from stdin, classifies bytes [start, end)
+of the input through ``ranges.classify_range`` into the file descriptor the
+parent handed it (an unlinked temporary file), and reports on stdout, one
+JSON object per line: ``{"rows": ..., "bytes": ...}`` as it goes, then one of
+``{"done": {...}}``, ``{"error": [kind, message]}`` (a ``NameortError``) or
+``{"oserror": [errno, strerror]}`` (writing its part failed).
+
+When the parent goes away its end of stdin closes; the worker then exits at
+once, so a killed job leaves no process behind (and its part files were
+never linked into any folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import warnings
+from dataclasses import asdict
+
+WRITE_BUFFER = 1 << 16
+
+
+def main() -> int:
+    task = json.loads(sys.stdin.readline())
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    warnings.simplefilter("ignore")  # the parent loaded the same model and showed its warnings already
+    from ..classifier import Classifier
+    from ..errors import NameortError
+    from . import allow_long_fields
+    from .memo import Memo
+    from .ranges import ByteRange, RangeSpec, classify_range
+
+    spec = task["spec"]
+    spec = RangeSpec(**{**spec, "header": tuple(spec["header"]) if spec["header"] is not None else None})
+    allow_long_fields()
+    try:
+        classifier = Classifier.load(task["model"], device="cpu", threads=1)
+        with open(task["path"], "rb", buffering=0) as binary, \
+                open(task["out_fd"], "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER) as out:
+            done = classify_range(
+                spec, classifier, ByteRange(binary, task["start"], task["end"]), out,
+                first=task["start"] == 0, final=task["final"], line_offset=task["line_offset"],
+                with_header=task["start"] == 0, memo=Memo(task["memo_size"]),
+                progress=lambda p: _report({"rows": p.rows, "bytes": p.bytes_read}),
+            )
+    except NameortError as exc:
+        _report({"error": [type(exc).__name__, str(exc)]})
+        return 0
+    except OSError as exc:  # the part file could not be written (a full disk): the parent names its output
+        _report({"oserror": [exc.errno, exc.strerror or str(exc)]})
+        return 0
+    _report({"done": asdict(done)})
+    return 0
+
+
+def _report(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _exit_with_parent() -> None:
+    """Block on stdin; its end means the parent is gone (or gave up on this worker): stop now."""
+    try:
+        sys.stdin.buffer.read()
+    finally:
+        os._exit(3)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
+        os._exit(130)
