@@ -507,6 +507,70 @@ def test_the_memo_saves_model_work(tmp_path, data_dir, clf, monkeypatch):
     assert (tmp_path / "memo.csv").read_bytes() == (tmp_path / "nomemo.csv").read_bytes()
 
 
+def test_a_memo_that_finds_nothing_rests_and_looks_again(tmp_path, clf, monkeypatch):
+    from nameort.batch import memo
+
+    monkeypatch.setattr(memo, "PROBE_NAMES", 100)
+    monkeypatch.setattr(memo, "REST_NAMES", 1000)
+    m = memo.Memo(1000)
+    m.judge(99, 0)
+    assert m.in_use  # not judged yet
+    m.judge(1, 4)
+    assert not m.in_use  # 4 found in 100: under 5%, it rests
+    m.let_by(999)
+    assert not m.in_use
+    m.let_by(1)
+    assert m.in_use  # and looks again
+    m.judge(100, 5)
+    assert m.in_use and not memo.Memo(0).in_use
+    # 1,100 different names in chunks of 100, then the first 100 five times over. The memo finds
+    # nothing in the first chunk and rests through the next 1,000 names (the model runs each
+    # chunk's names, none remembered); then it looks again and answers the repeats from memory.
+    consonants = "bcdfghjklmnpqrstvwxz"
+    names = [f"Ro{a}{b}{c}i" for a in consonants for b in "aeiou" for c in consonants][:1100]
+    src = write_rows(tmp_path / "in.csv", [["name"]] + [[n] for n in names + names[:100] * 5])
+    summary = classify_csv(src, tmp_path / "out.csv", "name", model=clf, batch_size=100, workers=1)
+    assert summary.model_names == 1100
+    again = classify_csv(src, tmp_path / "nomemo.csv", "name", model=clf, batch_size=100, workers=1, memo_size=0)
+    assert again.model_names == 1600 and (tmp_path / "out.csv").read_bytes() == (tmp_path / "nomemo.csv").read_bytes()
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_a_field_holding_a_lone_carriage_return_reads_back_the_same(tmp_path, clf, ending):
+    # Python's csv writer quotes such a field only when "\r" is in its line ending: with "\n" the
+    # row would come back split in two.
+    rows = [["id", "name", "note"], ["1", "Rossi", "old\rmac"], ["2", "Bianchi", "crlf\r\ninside"], ["3", "Li", "x"]]
+    src = tmp_path / "in.csv"  # by hand: the csv module would write the input just as wrongly
+    src.write_text(ending.join(["id,name,note", '1,Rossi,"old\rmac"', '2,Bianchi,"crlf\r\ninside"', "3,Li,x", ""]),
+                   encoding="utf-8", newline="")
+    classify_csv(src, tmp_path / "out.csv", "name", model=clf)
+    out = read_rows(tmp_path / "out.csv")
+    assert [row[:3] for row in out] == rows
+    assert (tmp_path / "out.csv").read_bytes().count(ending.encode()) == 5  # 4 rows, 1 line break in a field
+
+
+@pytest.mark.parametrize("on_bad_rows", ["error", "skip"])
+def test_a_bad_rows_line_counts_every_line_break_before_it(tmp_path, clf, on_bad_rows):
+    # Quoted fields holding \n, \r\n and a lone \r: each is a line of the file, as an editor counts them.
+    lines = [b"id,name,note\n"]
+    for i in range(1, 700):
+        note = [b"", b'"a\nb"', b'"c\r\nd"', b'"e\rf"', b'"g\n\nh"'][i % 5]
+        lines.append(b"%d,Rossi,%s\n" % (i, note))
+    for bad in (5, 256, 257, 513, 699):
+        rows = list(lines)
+        rows[bad] = b"%d,Rossi\n" % bad
+        src = tmp_path / "in.csv"
+        src.write_bytes(b"".join(rows))
+        first_line = b"".join(rows[:bad]).replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+        if on_bad_rows == "error":
+            with pytest.raises(InputError, match=f"line {first_line}: 2 fields where the header has 3"):
+                classify_csv(src, tmp_path / "out.csv", "name", model=clf, batch_size=300)
+        else:
+            summary = classify_csv(src, tmp_path / "out.csv", "name", model=clf, batch_size=300, on_bad_rows="skip")
+            assert (summary.rows, summary.skipped) == (699, 1)
+            assert [row[0] for row in read_rows(tmp_path / "out.csv")[1:]] == [str(i) for i in range(1, 700) if i != bad]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_the_output_is_byte_for_byte_the_per_name_path(tmp_path, clf, fmt):
     # One model job (under 512 distinct names) formatted one Prediction at a time, as batch did before

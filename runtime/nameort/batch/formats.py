@@ -18,6 +18,7 @@ The Parquet format, which needs pyarrow, lives in ``parquet``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import deque
 
@@ -75,6 +76,7 @@ class CsvFormat:
     status_at = 2  # nameort_status among the result cells
 
     def __init__(self, out, labels, top_k, probabilities, delimiter, line_ending, width, with_header: bool = True):
+        self.out, self.delimiter, self.line_ending = out, delimiter, line_ending
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator=line_ending)
         self.labels, self.top_k, self.probabilities, self.width = labels, top_k, probabilities, width
         self.with_header = with_header  # False for the later parts of a file split in byte ranges
@@ -83,7 +85,7 @@ class CsvFormat:
 
     def begin(self, header):
         if header is not None and self.with_header:
-            self.writer.writerow(list(header) + result_columns(self.labels, self.top_k, self.probabilities))
+            self._write_rows([list(header) + result_columns(self.labels, self.top_k, self.probabilities)])
 
     def render(self, cols) -> list:
         return csv_cells(cols, self.top_k, self.probabilities)
@@ -95,7 +97,28 @@ class CsvFormat:
         for i in bad:
             row = rows[i]
             rows[i] = row[:width] + [""] * (width - len(row)) + list(self.bad) + row[width:]
-        self.writer.writerows(rows)
+        self._write_rows(rows)
+
+    def _write_rows(self, rows):
+        if self.line_ending != "\n":
+            self.writer.writerows(rows)
+            return
+        # The csv module quotes a field holding a lone "\r" only when "\r" is part of the line
+        # ending, so with "\n" it would write one unquoted and the row would split when read back.
+        # Rows are written to text first; the rare text holding a "\r" is written again row by row,
+        # the rows with one through a "\r\n" writer (which quotes them) and their ending put back.
+        text = io.StringIO(newline="")
+        csv.writer(text, delimiter=self.delimiter, lineterminator="\n").writerows(rows)
+        text = text.getvalue()
+        if "\r" in text:
+            text = "".join(map(self._row_text, rows))
+        self.out.write(text)
+
+    def _row_text(self, row) -> str:
+        text = io.StringIO(newline="")
+        crlf = any("\r" in field for field in row)
+        csv.writer(text, delimiter=self.delimiter, lineterminator="\r\n" if crlf else "\n").writerow(row)
+        return text.getvalue()[:-2] + "\n" if crlf else text.getvalue()
 
 
 class JsonlFormat:

@@ -97,6 +97,7 @@ class _Chunk:
         self.known = {}  # name -> what the format rendered, found in the memo
         self.waits = []  # futures whose results cover the other names
         self.jobs = []  # (future, names) submitted for this chunk
+        self.memoized = True  # looked up in the memo, its names pending until written (False: the memo rested)
 
 
 class Job:
@@ -153,24 +154,31 @@ class Job:
         memo, pending = self.memo, self.pending
         distinct = dict.fromkeys(names)
         distinct.pop(None, None)  # marked bad rows
-        # One C-speed pass finds the names never seen lately; only the others need a closer look.
-        new, old = memo.new, memo.old
-        misses = [name for name in distinct if name not in new and name not in old and name not in pending]
+        chunk.memoized = memo.in_use
         waits = set()
-        if len(misses) < len(distinct):
-            known, fresh = chunk.known, set(misses)
-            for name in distinct:
-                if name in fresh:
-                    continue
-                found = memo.get(name)
-                if found is not None:
-                    known[name] = found
-                else:
-                    waits.add(pending[name])
+        if chunk.memoized:
+            # One C-speed pass finds the names never seen lately; only the others need a closer look.
+            new, old = memo.new, memo.old
+            misses = [name for name in distinct if name not in new and name not in old and name not in pending]
+            memo.judge(len(distinct), len(distinct) - len(misses))
+            if len(misses) < len(distinct):
+                known, fresh = chunk.known, set(misses)
+                for name in distinct:
+                    if name in fresh:
+                        continue
+                    found = memo.get(name)
+                    if found is not None:
+                        known[name] = found
+                    else:
+                        waits.add(pending[name])
+        else:  # the memo rests: every distinct name of the chunk goes to the model
+            misses = list(distinct)
+            memo.let_by(len(misses))
         for i in range(0, len(misses), JOB_NAMES):
             part = misses[i : i + JOB_NAMES]
             future = pool.submit(self._classify, part)
-            pending.update(dict.fromkeys(part, future))
+            if chunk.memoized:
+                pending.update(dict.fromkeys(part, future))
             chunk.jobs.append((future, part))
             waits.add(future)
         chunk.waits = list(waits)
@@ -191,10 +199,11 @@ class Job:
         pending = self.pending
         for future, part in chunk.jobs:
             found, ran = future.result()
-            self.memo.add(found)
             self.model_names += ran
-            # Only this chunk submitted these names, and no later chunk resubmits a pending name.
-            deque(map(pending.pop, part), maxlen=0)
+            if chunk.memoized:
+                self.memo.add(found)
+                # Only this chunk submitted these names, and no later chunk resubmits a pending name.
+                deque(map(pending.pop, part), maxlen=0)
         names, status = chunk.names, itemgetter(self.format.status_at)
         if chunk.bad:
             results[None] = self.format.placeholder  # marked bad rows; the format rearranges them

@@ -5,9 +5,9 @@ Engines that split a file (``nameort batch`` over local processes, see
 bytes are decoded by ``csvio.Source``'s own decoder, parsed by ``RowReader``
 with the file's own line numbers, classified by ``Job`` and written by the
 job's format, so the ranges' outputs, put end to end, are the bytes the
-one-process job writes. What a range adds is noticing that it ended inside
-a record (``RangeDone.overran``): its start may be right, its end is not,
-and the engine runs it again merged with the next range.
+one-process job writes. What a range adds is noticing that it may have ended
+inside a record (``RangeDone.overran``): its start may be right, its end is
+not, and the engine runs it again merged with the next range.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 from dataclasses import dataclass, field
 
 from .. import csvio
@@ -85,8 +86,7 @@ def classify_range(spec: RangeSpec, classifier, binary, out, *, first: bool, fin
     source = FileSource(binary, spec.name, spec.encoding, spec.first_codec if first else spec.codec, line_offset)
     source.line_ending = spec.line_ending
     lines = Lines(source.text)
-    records = Records(csv.reader(lines, delimiter=spec.delimiter), lines, final)
-    rows = PartRows(records, source, spec, first, line_offset)
+    rows = PartRows(csv.reader(iter(lines), delimiter=spec.delimiter), source, spec, first, line_offset)
     try:
         col = rows.start(spec.column) if first else spec.col
         job = Job(
@@ -98,7 +98,10 @@ def classify_range(spec: RangeSpec, classifier, binary, out, *, first: bool, fin
         if lines.exhausted and not final:  # an error in a record cut short by the range's end
             return RangeDone(overran=True)
         raise
-    if records.overran:
+    if not final and rows.last_field is not None and rows.last_field.endswith(("\n", "\r")):
+        # Every range but the last ends just after a line break. A record still open there was read
+        # as far as the range goes, its open quoted field ending with that break. A complete record
+        # whose last field is quoted and ends with a line break looks the same: it only costs a rerun.
         return RangeDone(overran=True)
     return RangeDone(rows.count, rows.skipped, dict(job.counts), job.model_names)
 
@@ -146,51 +149,26 @@ class ByteRange(io.RawIOBase):
 
 
 class Lines:
-    """The decoded lines of a byte range; remembers running out."""
+    """The decoded lines of a byte range (an iterator); ``exhausted`` is set once they ran out."""
 
     def __init__(self, text):
-        self.iterator = iter(text)
         self.exhausted = False
+        # chain() hands the lines over at C speed; the marker runs only at the end.
+        self._lines = itertools.chain(text, self._mark_end())
+
+    def _mark_end(self):
+        self.exhausted = True
+        yield from ()
 
     def __iter__(self):
-        return self
-
-    def __next__(self):
-        try:
-            return next(self.iterator)
-        except StopIteration:
-            self.exhausted = True
-            raise
-
-
-class Records:
-    """csv records of a byte range that must end on a record boundary; stops at a record cut short."""
-
-    def __init__(self, reader, lines: Lines, final: bool):
-        self.reader, self.lines, self.final = reader, lines, final
-        self.overran = False
-
-    @property
-    def line_num(self) -> int:  # RowReader numbers its errors by it
-        return self.reader.line_num
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        row = next(self.reader)
-        if self.lines.exhausted and not self.final:
-            # The csv module asked for another line inside a record: this range ends mid-record.
-            self.overran = True
-            raise StopIteration
-        return row
+        return self._lines
 
 
 class PartRows(RowReader):
     """``RowReader`` for one byte range, with line numbers counted from the start of the file."""
 
-    def __init__(self, records, source, spec: RangeSpec, first: bool, line_offset: int):
-        super().__init__(records, source, spec.header is not None, spec.on_bad_rows)
+    def __init__(self, reader, source, spec: RangeSpec, first: bool, line_offset: int):
+        super().__init__(reader, source, spec.header is not None, spec.on_bad_rows)
         self.line_offset = line_offset
         if not first:  # a later range: the header (or first row) was read by the first
             self.header = list(spec.header) if spec.header is not None else None

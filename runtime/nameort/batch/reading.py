@@ -10,12 +10,15 @@ result columns. The Dask engine subclasses ``RowReader`` for its byte ranges.
 from __future__ import annotations
 
 import csv
+import itertools
 import operator
 import re
 
 from .. import csvio
 from ..errors import InputError
 from .options import CHUNK_BYTES, COLUMNS_SHOWN, PREFIX
+
+STEP = 256  # rows parsed per step of a chunk: the byte budget is checked between steps
 
 
 class RowReader:
@@ -32,6 +35,7 @@ class RowReader:
         self.count = 0  # data rows read
         self.skipped = 0  # bad rows skipped
         self.ended = False
+        self.last_field = None  # the last field of the last row read (a split job checks where it ended)
 
     def start(self, column) -> int | None:
         """Read the header (or the first row) and return the 0-based index of ``column``.
@@ -67,39 +71,61 @@ class RowReader:
             rows.append(self.first)
             self.first = None
         reader, width, counter = self.reader, self.width, self.source
-        line = reader.line_num  # where the previous record ended
         budget = counter.consumed() + CHUNK_BYTES
         try:
-            for row in reader:
-                if len(row) != width and not self._usable_blank(row):
-                    if self.on_bad_rows == "error":
-                        raise InputError(self.bad_row_message(row, line + 1))
-                    if self.on_bad_rows == "skip":
-                        self.skipped += 1
-                        self.count += 1
-                        line = reader.line_num
-                        continue
-                    bad.append(len(rows))
-                elif not row:
-                    row.append("")  # a blank line in a one-column file is an empty name
-                rows.append(row)
-                if len(rows) >= size or counter.consumed() > budget:
+            while len(rows) < size:
+                # Rows come STEP at a time at C speed; each step is checked as a whole, and only a step
+                # holding a row of the wrong width is walked row by row.
+                want, start, line = min(STEP, size - len(rows)), len(rows), reader.line_num
+                rows.extend(itertools.islice(reader, want))
+                got = len(rows) - start
+                if got:
+                    self.last_field = rows[-1][-1] if rows[-1] else ""
+                    if list(map(len, itertools.islice(rows, start, None))).count(width) != got:
+                        rows[start:] = self._sort_out(rows[start:], bad, start, line)
+                if got < want:
+                    self.ended = True
                     break
-                line = reader.line_num
-            else:
-                self.ended = True
+                if counter.consumed() > budget:
+                    break
         except UnicodeDecodeError as exc:
             raise self.source.decode_error(exc, reader.line_num) from None
-        except csv.Error as exc:
-            raise InputError(self.csv_message(exc, line + 1)) from None
+        except csv.Error as exc:  # the rows of this step read before the error are in `rows`
+            raise InputError(self.csv_message(exc, line + sum(map(_lines_of, rows[start:])) + 1)) from None
         except OSError as exc:
             raise InputError(f"cannot read {self.source.name}: {exc.strerror or exc}") from None
         self.count += len(rows)
         return rows, bad
 
+    def _sort_out(self, step: list, bad: list, offset: int, line: int) -> list:
+        """The rows of a step with a row of the wrong width: stop, skip or mark each (``on_bad_rows``).
+
+        ``line``: the input's lines before the step; each row's own line is
+        counted from the line breaks inside its fields, as the csv module read them.
+        """
+        kept = []
+        for row in step:
+            if len(row) != self.width and not self._usable_blank(row):
+                if self.on_bad_rows == "error":
+                    raise InputError(self.bad_row_message(row, line + 1))
+                if self.on_bad_rows == "skip":
+                    self.skipped += 1
+                    self.count += 1
+                    line += _lines_of(row)
+                    continue
+                bad.append(offset + len(kept))
+            elif not row:
+                row.append("")  # a blank line in a one-column file is an empty name
+            line += _lines_of(row)
+            kept.append(row)
+        return kept
+
     def _next(self):
         try:
-            return next(self.reader, None)
+            row = next(self.reader, None)
+            if row is not None:
+                self.last_field = row[-1] if row else ""
+            return row
         except UnicodeDecodeError as exc:
             raise self.source.decode_error(exc, self.reader.line_num) from None
         except csv.Error as exc:
@@ -123,6 +149,15 @@ class RowReader:
         if "field limit" in str(exc):
             message += " (an unclosed quote reads the rest of the file as one field; check the quotes)"
         return message
+
+
+def _lines_of(row) -> int:
+    """Lines of input a row was read from: one, plus the line breaks inside its quoted fields."""
+    breaks = 0
+    for field in row:
+        if "\n" in field or "\r" in field:
+            breaks += field.count("\n") + field.count("\r") - field.count("\r\n")
+    return 1 + breaks
 
 
 def refuse_prefixed(header, source_name: str) -> None:
