@@ -7,7 +7,9 @@ pool of ``workers`` threads. A pool thread runs ``columnar.classify`` (ONNX
 Runtime releases the GIL) and renders the results with ``fmt.render``;
 this thread keeps parsing, and writes each chunk, strictly in input order, as
 soon as its names are known. At most ``workers + 1`` chunks are in flight, so
-memory is bounded by the chunk size and the memo, never by the input.
+memory is bounded by the chunk size and the memo, never by the input. With
+``workers=0`` the model runs in this thread, chunk after chunk: a worker
+process of a split job has a core of its own and no second thread to feed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import gc
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -100,6 +102,21 @@ class _Chunk:
         self.memoized = True  # looked up in the memo, its names pending until written (False: the memo rested)
 
 
+class _Inline:
+    """The pool of a job with ``workers=0``: each model job runs at once, in the calling thread."""
+
+    def submit(self, fn, *args) -> Future:
+        future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # raised again where the result is taken, as from a pool thread
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False) -> None:
+        pass
+
+
 class Job:
     """One run over a reader: ``run(fmt)`` writes every row through ``fmt`` and returns the counts per status.
 
@@ -134,7 +151,7 @@ class Job:
         if self.col is None:  # an empty input
             return self.counts
         inflight = deque()
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nameort-batch")
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nameort-batch") if self.workers else _Inline()
         with _fewer_collections():
             try:
                 while not rows.ended:

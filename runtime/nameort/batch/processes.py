@@ -37,6 +37,7 @@ from .. import csvio, errors
 from .job import Progress
 from .ranges import RangeDone, RangeSpec, codecs_for
 
+THREADS = 0  # model threads per worker process: 0 runs the model in its one thread (measured below)
 MIN_BYTES = 8 << 20  # smaller inputs run in one process: a worker's start (~0.35 s) would cost more than it saves
 SCAN_BLOCK = 1 << 24  # bytes read at a time while counting quotes
 QUOTE, NEWLINE = b'"', b"\n"
@@ -173,7 +174,8 @@ class SplitJob:
 
         def launch(i, j):
             task = {"spec": asdict(self.spec), "model": self.model_path, "path": self.src, "memo_size": self.memo_size,
-                    "start": bounds[i], "end": ends[j - 1], "final": j == len(bounds), "line_offset": starts[i][1]}
+                    "start": bounds[i], "end": ends[j - 1], "final": j == len(bounds), "line_offset": starts[i][1],
+                    "threads": THREADS}
             running[i] = (j, _Worker(task, self.where, messages))
 
         out.flush()

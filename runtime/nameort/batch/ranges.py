@@ -74,13 +74,14 @@ def codecs_for(encoding: str):
 
 
 def classify_range(spec: RangeSpec, classifier, binary, out, *, first: bool, final: bool, line_offset: int,
-                   with_header: bool, memo=None, progress=None) -> RangeDone:
+                   with_header: bool, memo=None, progress=None, workers: int = 1) -> RangeDone:
     """Classify the rows in ``binary`` (one byte range of the input) and write them to ``out`` (text).
 
     ``first``: the range starts the file (its header is read and checked
     here); ``final``: it ends the file; ``line_offset``: the file's lines
     before it, for error messages; ``with_header``: write the output header
-    (CSV) too. Errors the user can fix are raised as ``NameortError`` unless
+    (CSV) too. ``workers``: the job's model threads (0: the model runs in
+    this thread, for a process that has a core to itself). Errors the user can fix are raised as ``NameortError`` unless
     they come from a record cut short by the range's end, which is ``overran``.
     """
     source = FileSource(binary, spec.name, spec.encoding, spec.first_codec if first else spec.codec, line_offset)
@@ -91,7 +92,7 @@ def classify_range(spec: RangeSpec, classifier, binary, out, *, first: bool, fin
         col = rows.start(spec.column) if first else spec.col
         job = Job(
             classifier, rows, col, top_k=spec.top_k, threshold=spec.threshold, other_threshold=spec.other_threshold,
-            batch_size=spec.batch_size, workers=1, memo=memo, progress=progress,
+            batch_size=spec.batch_size, workers=workers, memo=memo, progress=progress,
         )
         job.run(range_format(spec, classifier.labels, out, with_header))
     except NameortError:

@@ -44,7 +44,7 @@ def main() -> int:
             done = classify_range(
                 spec, classifier, ByteRange(binary, task["start"], task["end"]), out,
                 first=task["start"] == 0, final=task["final"], line_offset=task["line_offset"],
-                with_header=task["start"] == 0, memo=Memo(task["memo_size"]),
+                with_header=task["start"] == 0, memo=Memo(task["memo_size"]), workers=task["threads"],
                 progress=lambda p: _report({"rows": p.rows, "bytes": p.bytes_read}),
             )
     except NameortError as exc:
