@@ -4,6 +4,7 @@
     python benchmarks/batch_bench.py --kinds distinct --rows 300000
     python benchmarks/batch_bench.py --five-million       # also 5,000,000 repeated rows (memory must not grow)
     python benchmarks/batch_bench.py --model /path/to/model --no-memo --json out.json
+    python benchmarks/batch_bench.py --one-process        # also --no-split in each round, for the same-run ratio
 
 Two inputs, reported separately because they measure different things:
 
@@ -17,9 +18,11 @@ Two inputs, reported separately because they measure different things:
 Both have an id, a city, a quoted note with commas and quotes, and an amount.
 Each round runs the copy floor (the csv module parsing the file and writing
 every row back with four constant columns appended) and then ``nameort
-batch``, each in a child process (peak RSS from ``os.wait4``); the ratio
-batch / copy is taken per round and its median reported, so both figures of
-a ratio saw the same machine. The script also measures the model alone
+batch``, each in a child process; the ratio batch / copy is taken per round
+and its median reported, so both figures of a ratio saw the same machine.
+Memory: the peak RSS of the largest process (``os.wait4``) and the peak sum
+over the process and its descendants (a file of 8 MiB or more is split over
+worker processes, one per core). The script also measures the model alone
 (``Classifier.probabilities`` on prepared texts, no CSV).
 """
 
@@ -34,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -110,17 +114,54 @@ def generate_distinct(path: Path, rows: int, names: list, seed: int = 0) -> None
 
 
 def run_child(argv: list, env=None) -> dict:
-    """Run ``argv``; its wall time, exit code and peak RSS (of it and the children it waited for)."""
+    """Run ``argv``: its wall time, exit code, CPU, and peak memory.
+
+    ``peak_rss_mb`` is the largest RSS of any one process of the run (``os.wait4``);
+    ``peak_total_rss_mb`` the largest sum over the process and its descendants
+    (a split job's workers), sampled from /proc every ``TREE_SAMPLE_S``.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    peak = [0]
+    done = threading.Event()
+    sampler = threading.Thread(target=_sample_tree, args=(proc.pid, peak, done), daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
     stderr = proc.stderr.read().decode("utf-8", "replace")
     proc.stderr.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n{stderr}")
-    return {"seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}
+    return {"seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "peak_total_rss_mb": peak[0] / 2**20,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime}
+
+
+TREE_SAMPLE_S = 0.25
+
+
+def _sample_tree(root: int, peak: list, done) -> None:
+    """Keep in ``peak[0]`` the largest RSS (bytes) summed over ``root`` and its descendants."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    while not done.wait(TREE_SAMPLE_S):
+        parents, rss = {}, {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                parents[int(entry)] = int(fields[1])
+                rss[int(entry)] = int(fields[21]) * page
+        tree, grew = {root}, True
+        while grew:
+            more = {pid for pid, parent in parents.items() if parent in tree and pid not in tree}
+            tree |= more
+            grew = bool(more)
+        peak[0] = max(peak[0], sum(rss.get(pid, 0) for pid in tree))
 
 
 def nameort_argv() -> list:
@@ -128,8 +169,8 @@ def nameort_argv() -> list:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "nameort"]
 
 
-def bench_batch(src: Path, dst: Path, rows: int, args) -> dict:
-    argv = nameort_argv() + ["batch", str(src), "-o", str(dst), "--column", "surname", "--quiet"]
+def bench_batch(src: Path, dst: Path, rows: int, args, extra=()) -> dict:
+    argv = nameort_argv() + ["batch", str(src), "-o", str(dst), "--column", "surname", "--quiet", *extra]
     if args.model:
         argv += ["--model", args.model]
     if args.workers:
@@ -195,15 +236,20 @@ def bench_kind(src: Path, workdir: Path, rows: int, args) -> dict:
     Measuring the floor beside each batch run, in the same round, is what makes
     the ratio meaningful on a shared machine: both see the same neighbours.
     """
-    floors, runs, ratios = [], [], []
+    floors, runs, ratios, singles = [], [], [], []
     for _ in range(args.repeat):
         floor = bench_csv_only(src, workdir / "csv_only.csv", rows)
         run = bench_batch(src, workdir / "out.csv", rows, args)
         floors.append(floor)
         runs.append(run)
         ratios.append(run["seconds"] / floor["parse_write_s"])
+        if args.one_process:
+            singles.append(bench_batch(src, workdir / "out_one.csv", rows, args, ["--no-split"]))
+            singles[-1]["ratio_to_copy"] = singles[-1]["seconds"] / floor["parse_write_s"]
     entry = {"file_mib": src.stat().st_size / 2**20, "batch": median_of(runs), "csv_only": median_of(floors),
              "ratio_to_copy": statistics.median(ratios), "ratios": ratios}
+    if singles:
+        entry["batch_one_process"] = median_of(singles)
     if args.no_memo:
         entry["batch_no_memo"] = median_of(
             [bench_no_memo(src, workdir / "out_nomemo.csv", rows, args) for _ in range(args.repeat)]
@@ -244,6 +290,8 @@ def main() -> None:
     parser.add_argument("--kinds", default="repeated,distinct", help="inputs to run: repeated, distinct or both")
     parser.add_argument("--five-million", action="store_true", help="also run 5,000,000 repeated rows (slow)")
     parser.add_argument("--no-memo", action="store_true", help="also run with the cross-chunk memo off")
+    parser.add_argument("--one-process", action="store_true",
+                        help="also run nameort batch --no-split in each round (one process, model threads)")
     parser.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3, help="rounds per measurement; medians are reported")
@@ -294,24 +342,31 @@ def print_table(report: dict) -> None:
     model_best = max(report["model_names_per_s"].values())
     rows = report["rows"]
     print(f"model: {report['model']}   cpus: {report['cpus']}   rows: {rows:,}   medians of rounds")
-    print(f"{'run':44} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12} {'cpu/wall':>9} {'x copy':>7}")
+    print(f"{'run':44} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12} {'all procs':>10} {'cpu/wall':>9} "
+          f"{'x copy':>7}")
     for kind, entry in report["runs"].items():
         print(f"{kind}: {KINDS[kind][1]} ({entry['distinct_names']:,} distinct names)")
         r = entry["batch"]
         print(f"{'  nameort batch':44} {r['seconds']:8.2f} {r['rows_per_s']:10,.0f} {r['peak_rss_mb']:12.0f} "
-              f"{r['cpu_seconds'] / r['seconds']:9.2f} {entry['ratio_to_copy']:7.2f}")
+              f"{r['peak_total_rss_mb']:10.0f} {r['cpu_seconds'] / r['seconds']:9.2f} {entry['ratio_to_copy']:7.2f}")
+        if "batch_one_process" in entry:
+            r = entry["batch_one_process"]
+            print(f"{'  nameort batch --no-split (one process)':44} {r['seconds']:8.2f} {r['rows_per_s']:10,.0f} "
+                  f"{r['peak_rss_mb']:12.0f} {r['peak_total_rss_mb']:10.0f} {r['cpu_seconds'] / r['seconds']:9.2f} "
+                  f"{r['ratio_to_copy']:7.2f}")
         if "batch_no_memo" in entry:
             r = entry["batch_no_memo"]
             print(f"{'  nameort batch, memo off':44} {r['seconds']:8.2f} {r['rows_per_s']:10,.0f} "
-                  f"{r['peak_rss_mb']:12.0f} {r['cpu_seconds'] / r['seconds']:9.2f}")
+                  f"{r['peak_rss_mb']:12.0f} {r['peak_total_rss_mb']:10.0f} {r['cpu_seconds'] / r['seconds']:9.2f}")
         c = entry["csv_only"]
         print(f"{'  copy floor: csv parse + write 4 columns':44} {c['parse_write_s']:8.2f} "
-              f"{c['parse_write_rows_per_s']:10,.0f} {'':12} {'':9} {1:7.2f}")
+              f"{c['parse_write_rows_per_s']:10,.0f} {'':12} {'':10} {'':9} {1:7.2f}")
         print(f"{'  csv parse only':44} {c['parse_s']:8.2f} {c['parse_rows_per_s']:10,.0f}")
         print(f"  batch / copy per round: {', '.join(f'{x:.2f}' for x in entry['ratios'])}")
     if "five_million" in report:
         r = report["five_million"]
-        print(f"{'repeated, 5,000,000 rows':44} {r['seconds']:8.2f} {r['rows_per_s']:10,.0f} {r['peak_rss_mb']:12.0f}")
+        print(f"{'repeated, 5,000,000 rows':44} {r['seconds']:8.2f} {r['rows_per_s']:10,.0f} {r['peak_rss_mb']:12.0f} "
+              f"{r['peak_total_rss_mb']:10.0f}")
     for key, value in report["model_names_per_s"].items():
         print(f"{'model alone ' + key:44} {'':8} {value:10,.0f} names/s ({value / model_best:.2f} of best)")
 

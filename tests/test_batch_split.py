@@ -240,3 +240,38 @@ def test_a_worker_that_dies_is_a_one_line_error(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="^a nameort batch worker process failed: boom$"):
         classify_csv(src, tmp_path / "out.csv", "surname", workers=2, split=True)
     assert list(tmp_path.iterdir()) == [src]
+
+
+def test_a_worker_reports_and_exits_cleanly_while_its_stdin_stays_open(tmp_path):
+    # The parent keeps a worker's stdin open (its end means "stop"); the worker must still end
+    # by itself once done, without the interpreter's shutdown tripping over the thread reading it.
+    import json
+    import tempfile
+    from dataclasses import asdict
+
+    from nameort.batch.ranges import RangeSpec
+    from nameort.sidecar import resolve_model_path
+
+    src = write_rows(tmp_path / "in.csv", people(500, seed=7))
+    spec = RangeSpec(name=str(src), encoding="utf-8", first_codec="utf-8-sig", codec="utf-8", delimiter=",",
+                     line_ending="\r\n", header=("id", "surname", "note", "city"), width=4, column="surname", col=1,
+                     fmt="csv", top_k=None, threshold=None, other_threshold=None, probabilities=False,
+                     on_bad_rows="error", batch_size=100)
+    with tempfile.TemporaryFile() as part:
+        task = {"spec": asdict(spec), "model": str(resolve_model_path(None)), "path": str(src), "memo_size": 100,
+                "start": 0, "end": src.stat().st_size, "final": True, "line_offset": 0, "threads": 0,
+                "out_fd": part.fileno()}
+        proc = subprocess.Popen([sys.executable, *processes.WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, pass_fds=(part.fileno(),))
+        proc.stdin.write((json.dumps(task) + "\n").encode())
+        proc.stdin.flush()
+        lines = proc.stdout.read().decode().splitlines()
+        assert proc.wait(timeout=60) == 0 and proc.stderr.read() == b""
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()
+        done = json.loads(lines[-1])["done"]
+        assert done["rows"] == 500 and not done["overran"] and sum(done["counts"].values()) == 500
+        part.seek(0)
+        classify_csv(src, tmp_path / "one.csv", "surname", split=False)
+        assert part.read() == (tmp_path / "one.csv").read_bytes()

@@ -72,6 +72,9 @@ def _exit_with_parent() -> None:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        status = main()
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
-        os._exit(130)
+        status = 130
+    # Straight out, without the interpreter's shutdown: the thread watching stdin is still blocked
+    # reading it, and finalizing under it aborts the process. Everything was written and flushed.
+    os._exit(status)
