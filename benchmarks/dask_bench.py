@@ -1,4 +1,7 @@
-"""Benchmark ``nameort batch --engine dask`` against the single-process ``nameort batch``, in one run.
+"""Benchmark ``nameort batch --engine dask`` against the local engine's ``nameort batch``, in one run.
+
+The local engine splits a file of 8 MiB or more over one worker process per
+core itself, so on one machine this compares two ways of spreading the same work.
 
     python benchmarks/dask_bench.py                        # 1,000,000 rows, bundled model, 2 workers
     python benchmarks/dask_bench.py --rows 200000 --model /path/to/model --json out.json
@@ -125,7 +128,7 @@ def print_table(report: dict) -> None:
     print(f"{report['rows']:,} {report['input']} rows ({report['file_mib']:.0f} MiB), model: {report['model']}, cpus: {report['cpus']}")
     print("(peak RSS and CPU: the CLI process and the children it reaped; RSS of the largest one)")
     print(f"{'run':44} {'seconds':>8} {'rows/s':>10} {'peak RSS MB':>12} {'CPU s':>7}")
-    for key, label in (("local", "nameort batch (one process)"),
+    for key, label in (("local", "nameort batch (local engine)"),
                        ("dask", f"nameort batch --engine dask --workers {report['workers']}")):
         r = report[key]
         print(f"{label:44} {r['seconds']:8.1f} {r['rows_per_s']:10,.0f} {r['peak_rss_mb']:12.0f} "
