@@ -45,6 +45,16 @@ def both(src, tmp_path, suffix=".csv", column="surname", **options):
     return results
 
 
+def errors_both_ways(src, tmp_path, workers):
+    """The InputError messages of the one-process job and of the split one, for an input that has one."""
+    messages = []
+    for split in (False, True):
+        with pytest.raises(InputError) as err:
+            classify_csv(src, tmp_path / "out.csv", "surname", workers=workers, split=split)
+        messages.append(str(err.value))
+    return messages
+
+
 @pytest.mark.parametrize("workers", [2, 3, 7])
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_split_output_is_byte_for_byte_one_process(tmp_path, workers, suffix):
@@ -118,11 +128,7 @@ def test_an_error_late_in_the_file_has_the_one_process_message(tmp_path):
     rows = people(3000, seed=3)
     rows[2500] = rows[2500][:2]
     src = write_rows(tmp_path / "bad.csv", rows)
-    messages = []
-    for split in (False, True):
-        with pytest.raises(InputError) as err:
-            classify_csv(src, tmp_path / "out.csv", "surname", workers=3, split=split)
-        messages.append(str(err.value))
+    messages = errors_both_ways(src, tmp_path, workers=3)
     assert messages[0] == messages[1] and "2 fields where the header has 4" in messages[0]
     assert not (tmp_path / "out.csv").exists()
     assert [p for p in tmp_path.iterdir() if p.name.endswith(csvio.TEMP_SUFFIX)] == []
@@ -132,11 +138,7 @@ def test_a_decode_error_late_in_the_file_names_its_line(tmp_path):
     src = write_rows(tmp_path / "in.csv", [["id", "surname"]] + [[str(i), "Rossi"] for i in range(3000)])
     with open(src, "ab") as f:
         f.write(b"3000,M\xfcller\n")
-    messages = []
-    for split in (False, True):
-        with pytest.raises(InputError) as err:
-            classify_csv(src, tmp_path / "out.csv", "surname", workers=2, split=split)
-        messages.append(str(err.value))
+    messages = errors_both_ways(src, tmp_path, workers=2)
     assert messages[0] == messages[1] and "line 3002" in messages[0]
 
 
@@ -191,7 +193,7 @@ def workers_of(pid):
                 cmdline = f.read()
         except OSError:
             continue
-        if ppid == pid and b"nameort.batch.worker" in cmdline:
+        if ppid == pid and b"nameort.batch.worker" in cmdline:  # in its boot code
             found.append(int(entry))
     return found
 
@@ -236,7 +238,8 @@ def test_a_killed_split_job_leaves_no_output_no_parts_and_no_workers(tmp_path, b
 
 def test_a_worker_that_dies_is_a_one_line_error(tmp_path, monkeypatch):
     src = write_rows(tmp_path / "in.csv", people(2000, seed=6))
-    monkeypatch.setattr(processes, "WORKER", ["-c", "import sys; sys.stdin.readline(); raise SystemExit('boom')"])
+    monkeypatch.setattr(processes, "worker_command",
+                        lambda: [sys.executable, "-c", "import sys; sys.stdin.readline(); raise SystemExit('boom')"])
     with pytest.raises(RuntimeError, match="^a nameort batch worker process failed: boom$"):
         classify_csv(src, tmp_path / "out.csv", "surname", workers=2, split=True)
     assert list(tmp_path.iterdir()) == [src]
@@ -261,7 +264,7 @@ def test_a_worker_reports_and_exits_cleanly_while_its_stdin_stays_open(tmp_path)
         task = {"spec": asdict(spec), "model": str(resolve_model_path(None)), "path": str(src), "memo_size": 100,
                 "start": 0, "end": src.stat().st_size, "final": True, "line_offset": 0, "threads": 0,
                 "out_fd": part.fileno()}
-        proc = subprocess.Popen([sys.executable, *processes.WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(processes.worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, pass_fds=(part.fileno(),))
         proc.stdin.write((json.dumps(task) + "\n").encode())
         proc.stdin.flush()

@@ -3,7 +3,7 @@
 Why processes: on all-distinct names most of a job's time is Python work
 (parsing, bookkeeping, formatting, writing) that holds the GIL, so model
 threads cannot spread it over the cores; processes can. Each range runs in
-``python -m nameort.batch.worker`` through ``ranges.classify_range``, the
+a ``worker`` process through ``ranges.classify_range``, the
 code the Dask engine's partitions run, and writes its output into an
 unlinked temporary file the parent handed it; the parent copies the parts
 into the output in input order, so the output is byte for byte the
@@ -37,11 +37,24 @@ from .. import csvio, errors
 from .job import Progress
 from .ranges import RangeDone, RangeSpec, codecs_for
 
-THREADS = 0  # model threads per worker process: 0 runs the model in its one thread (measured below)
-MIN_BYTES = 8 << 20  # smaller inputs run in one process: a worker's start (~0.35 s) would cost more than it saves
+THREADS = 0  # model threads per worker: 0 runs the model in its one thread (0.88x the time of 1, benchmarks/README.md)
+MIN_BYTES = 8 << 20  # smaller inputs run in one process: a worker's start (~0.4 s) would cost more than it saves
 SCAN_BLOCK = 1 << 24  # bytes read at a time while counting quotes
 QUOTE, NEWLINE = b'"', b"\n"
-WORKER = ["-m", "nameort.batch.worker"]  # the worker's command line after the Python executable
+# The worker imports this very copy of nameort (the parent's, wherever it came from) by its file,
+# leaving the child's sys.path alone: a path put first there could shadow the standard library.
+BOOT = (
+    "import importlib.util, sys; "
+    "spec = importlib.util.spec_from_file_location('nameort', sys.argv[1], submodule_search_locations=[sys.argv[2]]); "
+    "package = sys.modules['nameort'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(package); "
+    "from nameort.batch.worker import run; run()"
+)
+PACKAGE = Path(__file__).resolve().parents[1]  # the nameort package folder
+
+
+def worker_command() -> list:
+    """The command line that starts a worker process."""
+    return [sys.executable, "-c", BOOT, str(PACKAGE / "__init__.py"), str(PACKAGE)]
 
 
 def processes_for(split, workers: int, src, input_format: str, fmt: str, size, encoding: str, provider: str):
@@ -98,12 +111,9 @@ class _Worker:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115  its stderr, read only if it fails
         self.rows = self.bytes = 0  # its progress so far
         self.result = None  # its last message, or {"crash": exit status}
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[2])  # where this `nameort` was imported from
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
-            [sys.executable, *WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self.log, pass_fds=(self.part.fileno(),), env=env,
+            worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            pass_fds=(self.part.fileno(),),
         )
         self.proc.stdin.write((json.dumps({**task, "out_fd": self.part.fileno()}) + "\n").encode())
         self.proc.stdin.flush()  # stdin stays open: its end tells the worker to stop

@@ -1,4 +1,4 @@
-"""One worker process of a split batch job: ``python -m nameort.batch.worker``, started by ``processes``.
+"""One worker process of a split batch job, started by ``processes`` (``run`` is its entry point).
 
 It reads its task (one JSON line) from stdin, classifies bytes [start, end)
 of the input through ``ranges.classify_range`` into the file descriptor the
@@ -70,7 +70,8 @@ def _exit_with_parent() -> None:
         os._exit(3)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The process's entry point: ``main``, then straight out."""
     try:
         status = main()
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
@@ -78,3 +79,7 @@ if __name__ == "__main__":
     # Straight out, without the interpreter's shutdown: the thread watching stdin is still blocked
     # reading it, and finalizing under it aborts the process. Everything was written and flushed.
     os._exit(status)
+
+
+if __name__ == "__main__":
+    run()
