@@ -278,3 +278,21 @@ def test_a_worker_reports_and_exits_cleanly_while_its_stdin_stays_open(tmp_path)
         part.seek(0)
         classify_csv(src, tmp_path / "one.csv", "surname", split=False)
         assert part.read() == (tmp_path / "one.csv").read_bytes()
+
+
+def test_a_split_job_that_cannot_write_is_a_one_line_error(tmp_path):
+    # A file size limit stands in for a full disk: the workers' parts and the output hit it alike.
+    src = write_rows(tmp_path / "in.csv", people(20000, seed=8))
+    out = tmp_path / "out.csv"
+    limit = src.stat().st_size // 3
+
+    def small_files():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-m", "nameort", "batch", src, "-o", out, "-c", "surname", "--split"],
+                          capture_output=True, text=True, preexec_fn=small_files, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"nameort: error: cannot write {out}: File too large; the output was not written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
