@@ -296,3 +296,11 @@ def test_a_split_job_that_cannot_write_is_a_one_line_error(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == f"nameort: error: cannot write {out}: File too large; the output was not written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_split_job_can_write_to_standard_output(tmp_path):
+    src = write_rows(tmp_path / "in.csv", people(3000, seed=9))
+    outputs = [subprocess.run([sys.executable, "-m", "nameort", "batch", src, "-o", "-", "-c", "surname", flag],
+                              capture_output=True, timeout=120) for flag in ("--split", "--no-split")]
+    assert [p.returncode for p in outputs] == [0, 0], outputs[0].stderr
+    assert outputs[0].stdout == outputs[1].stdout and outputs[0].stdout.count(b"\r\n") >= 3001
