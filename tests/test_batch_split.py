@@ -304,3 +304,12 @@ def test_a_split_job_can_write_to_standard_output(tmp_path):
                               capture_output=True, timeout=120) for flag in ("--split", "--no-split")]
     assert [p.returncode for p in outputs] == [0, 0], outputs[0].stderr
     assert outputs[0].stdout == outputs[1].stdout and outputs[0].stdout.count(b"\r\n") >= 3001
+
+
+def test_anything_else_a_worker_prints_is_not_taken_for_its_report(tmp_path, monkeypatch):
+    src = write_rows(tmp_path / "in.csv", people(2000, seed=10))
+    real = processes.worker_command()
+    noisy = real[:2] + ["print('a library talking on stdout'); print('{not json'); " + real[2]] + real[3:]
+    monkeypatch.setattr(processes, "worker_command", lambda: noisy)
+    (one, _), (many, summary) = both(src, tmp_path, workers=2)
+    assert many == one and summary.rows == 2000

@@ -120,14 +120,22 @@ class _Worker:
         threading.Thread(target=self._listen, args=(messages,), daemon=True).start()
 
     def _listen(self, messages: Queue) -> None:
+        """In a thread: progress as it comes, then the final message (a crash, when there is none)."""
         last = None
-        for line in self.proc.stdout:
-            last = json.loads(line)
-            if "rows" in last:
-                self.rows, self.bytes = last["rows"], last["bytes"]
-                messages.put((self, None))
-        self.proc.wait()
-        messages.put((self, last if last is not None and "rows" not in last else {"crash": self.proc.returncode}))
+        try:
+            for line in self.proc.stdout:
+                try:
+                    message = json.loads(line)
+                except ValueError:  # something else printed to stdout in the worker: not ours
+                    continue
+                if "rows" in message:
+                    self.rows, self.bytes = message["rows"], message["bytes"]
+                    messages.put((self, None))
+                else:
+                    last = message
+        finally:  # whatever happened, the parent hears of this worker's end
+            self.proc.wait()
+            messages.put((self, last if last is not None else {"crash": self.proc.returncode}))
 
     def outcome(self):
         """A ``RangeDone`` (``overran`` included), or the exception the parent raises for it."""
