@@ -313,3 +313,18 @@ def test_anything_else_a_worker_prints_is_not_taken_for_its_report(tmp_path, mon
     monkeypatch.setattr(processes, "worker_command", lambda: noisy)
     (one, _), (many, summary) = both(src, tmp_path, workers=2)
     assert many == one and summary.rows == 2000
+
+
+def test_an_input_gone_before_a_worker_opens_it_is_an_input_error(tmp_path, monkeypatch):
+    src = write_rows(tmp_path / "in.csv", people(2000, seed=11))
+    real = processes._Worker.__init__
+
+    def remove_then_start(self, task, where, messages):
+        if os.path.exists(src):
+            os.rename(src, tmp_path / "moved.csv")  # after the parent read the head, before any worker opens it
+        real(self, task, where, messages)
+
+    monkeypatch.setattr(processes._Worker, "__init__", remove_then_start)
+    with pytest.raises(InputError, match=r"^cannot read .*in\.csv: No such file or directory$"):
+        classify_csv(src, tmp_path / "out.csv", "surname", workers=2, split=True)
+    assert not (tmp_path / "out.csv").exists()

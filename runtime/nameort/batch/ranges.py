@@ -81,8 +81,9 @@ def classify_range(spec: RangeSpec, classifier, binary, out, *, first: bool, fin
     here); ``final``: it ends the file; ``line_offset``: the file's lines
     before it, for error messages; ``with_header``: write the output header
     (CSV) too. ``workers``: the job's model threads (0: the model runs in
-    this thread, for a process that has a core to itself). Errors the user can fix are raised as ``NameortError`` unless
-    they come from a record cut short by the range's end, which is ``overran``.
+    this thread, for a process that has a core to itself). Errors the user
+    can fix are raised as ``NameortError`` unless they come from a record
+    cut short by the range's end, which is ``overran``.
     """
     source = FileSource(binary, spec.name, spec.encoding, spec.first_codec if first else spec.codec, line_offset)
     source.line_ending = spec.line_ending

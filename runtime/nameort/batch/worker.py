@@ -29,7 +29,7 @@ def main() -> int:
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     warnings.simplefilter("ignore")  # the parent loaded the same model and showed its warnings already
     from ..classifier import Classifier
-    from ..errors import NameortError
+    from ..errors import InputError, NameortError
     from . import allow_long_fields
     from .memo import Memo
     from .ranges import ByteRange, RangeSpec, classify_range
@@ -39,8 +39,11 @@ def main() -> int:
     allow_long_fields()
     try:
         classifier = Classifier.load(task["model"], device="cpu", threads=1)
-        with open(task["path"], "rb", buffering=0) as binary, \
-                open(task["out_fd"], "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER) as out:
+        try:
+            binary = open(task["path"], "rb", buffering=0)  # noqa: SIM115  closed by the with below
+        except OSError as exc:  # the input went away since the parent read its head
+            raise InputError(f"cannot read {spec.name}: {exc.strerror or exc}") from None
+        with binary, open(task["out_fd"], "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER) as out:
             done = classify_range(
                 spec, classifier, ByteRange(binary, task["start"], task["end"]), out,
                 first=task["start"] == 0, final=task["final"], line_offset=task["line_offset"],
