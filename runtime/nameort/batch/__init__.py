@@ -48,7 +48,6 @@ from pathlib import Path
 
 from .. import csvio
 from ..errors import OutputError
-from . import processes
 from .formats import CsvFormat, JsonlFormat, csv_cells, result_cells, result_columns, unique_keys
 from .job import Job, Progress, Summary
 from .memo import Memo
@@ -57,7 +56,6 @@ from .options import (
     MEMO_SIZE, ON_BAD_ROWS, PREFIX, allow_long_fields, check_model_options, check_options,
     delimiter_for, format_of,
 )
-from .ranges import RangeSpec
 from .reading import RowReader, column_index, listing, refuse_prefixed
 
 
@@ -139,12 +137,16 @@ def classify_csv(
         check_model_options(classifier, top_k, other_threshold)
         options = (classifier.labels, top_k, probabilities)
         line_ending = getattr(rows.source, "line_ending", "\n")
+        from . import processes  # here, not at import: `nameort classify` never needs subprocess and friends
+
         parts = 1 if col is None else processes.processes_for(
             split, workers or default_threads(), src, input_format, fmt, rows.source.size, encoding,
             classifier.provider,
         )
         if parts > 1:
-            first_codec, codec, _ = processes.codecs_for(encoding)
+            from .ranges import RangeSpec, codecs_for
+
+            first_codec, codec, _ = codecs_for(encoding)
             spec = RangeSpec(
                 name=str(src), encoding=encoding, first_codec=first_codec, codec=codec, delimiter=delimiter,
                 line_ending=line_ending, header=tuple(rows.header) if rows.header is not None else None,
