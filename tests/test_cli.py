@@ -114,6 +114,7 @@ def test_info_shows_model_and_providers(active_provider):
     assert "verified:         yes\n" in text.stdout
     assert "sequence length:  18 (normalization NFC; names in one case read in title case)\n" in text.stdout
     assert f"active provider:  {active_provider}\n" in text.stdout
+    assert "network:          RNN (tanh), 1 x 64 units, last-step head\n" in text.stdout
 
 
 @pytest.mark.parametrize("args, usage", [((), "Usage: nameort [OPTIONS] COMMAND"), (("web",), "Usage: nameort web [OPTIONS]")])

@@ -85,6 +85,25 @@ def test_seed_architecture_exports_without_dropout(tmp_path):
     assert validate_onnx(model, path, rules, batch_sizes=(1, 64)).max_abs_diff <= 1e-5
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_gru_exports_unrolled_and_matches_torch(tmp_path, layers):
+    """A GRU (three members merged into one, as --ensemble 3 makes) exports as plain ops and matches torch."""
+    from nameort.encoding import EncodingRules
+    from nameort_train.model import merge_members
+
+    rules = EncodingRules(characters="abcdefghijklmnopqrstuvwxyz'", sequence_length=18)
+    config = ModelConfig(len(rules.characters), 18, 4, 8, layers, 0.0, "last", 1, cell="gru")
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        members.append(build_model(config).eval())
+    model = merge_members(members)
+    path = to_onnx(model, 18, len(rules.characters), tmp_path / "model.onnx")
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "GRU" not in ops and "Loop" not in ops and "Sigmoid" in ops
+    assert validate_onnx(model, path, rules, batch_sizes=(1, 64)).max_abs_diff <= 1e-5
+
+
 def test_mismatch_fails_with_a_report(exported_model, trained_run):
     ck = load_checkpoint(trained_run)
     model = ck.build()

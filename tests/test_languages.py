@@ -114,7 +114,8 @@ def test_config_round_trips_the_recipe():
     assert TrainConfig.from_json(data) == config
 
 
-def test_train_export_evaluate_with_the_recipe(tmp_path):
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_train_export_evaluate_with_the_recipe(tmp_path, cell):
     """Through the CLI: merged labels in the sidecar, and evaluate re-derives the same deduplicated test split."""
     rows = {
         "Anglo": [f"{s}son" for s in ("Ander", "Ben", "Carl", "Dal", "Ed", "Fer", "Gib", "Har", "Ib", "Jon")] * 2,
@@ -127,7 +128,7 @@ def test_train_export_evaluate_with_the_recipe(tmp_path):
     result = runner.invoke(main, [
         "train", "--data", str(data), "--out", str(run), "--labels", "all", "--shared", "keep", "--dedupe",
         "--merge", "Highland=Anglo", "--logit-adjust", "1", "--epochs", "2", "--quiet",
-        "--ensemble", "2", "--hidden", "8", "--lr-schedule", "onecycle",
+        "--ensemble", "2", "--hidden", "8", "--lr-schedule", "onecycle", "--cell", cell,
     ])
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["export", str(run), "--out", str(model)])
@@ -139,8 +140,9 @@ def test_train_export_evaluate_with_the_recipe(tmp_path):
     # 10 Anglo spellings + Andersonn, Macleod, Macrae (Benson is Anglo's already) and 10 Nippon ones.
     assert record["counts"] == {"Anglo": 13, "Nippon": 10} and record["dedupe"] is True
     assert card["training"]["config"]["logit_adjust"] == 1.0
-    # Two 8-unit networks merged into one 16-unit nn.RNN, exported and verified like any other.
+    # Two 8-unit networks merged into one 16-unit nn.RNN (nn.GRU), exported and verified like any other.
     assert card["training"]["model"]["hidden_size"] == 16 and card["training"]["config"]["ensemble"] == 2
+    assert card["training"]["model"]["cell"] == card["training"]["config"]["cell"] == cell
     assert card["metrics"]["verified"] is True
     result = runner.invoke(main, ["evaluate", str(model), "--data", str(data), "--json"])
     assert result.exit_code == 0, result.output
@@ -187,10 +189,11 @@ def test_balanced_top_k_counts_every_label_once():
     assert figures["balanced_accuracy"] == pytest.approx((1 + 0 + 0) / 3)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_merged_members_compute_the_mean_of_their_logits(layers):
+def test_merged_members_compute_the_mean_of_their_logits(layers, cell):
     config = ModelConfig(vocab_size=10, sequence_length=6, num_classes=4, hidden_size=8, num_layers=layers,
-                         dropout=0.0, head="last", head_hidden=1)
+                         dropout=0.0, head="last", head_hidden=1, cell=cell)
     members = []
     for seed in range(3):
         torch.manual_seed(seed)

@@ -121,4 +121,6 @@ def test_config_is_validated():
         preset_config("huge")
     with pytest.raises(ConfigError, match="epochs must be at least 1"):
         preset_config("small", epochs=0)
+    with pytest.raises(ConfigError, match="cell must be one of rnn, gru"):
+        preset_config("small", cell="lstm")
     assert preset_config("small", hidden_size=None).hidden_size == 64  # None keeps the preset's value

@@ -11,16 +11,18 @@ RULES = EncodingRules(characters=" 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 NAMES = ["Tribbiani", "Schmidt", "O'Neill", "X", "Abatantuonoabatant", ""]
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
 @pytest.mark.parametrize("head,layers", [("last", 1), ("last", 2), ("flatten", 1), ("flatten", 2)])
-def test_unrolled_form_reproduces_the_model(head, layers):
+def test_unrolled_form_reproduces_the_model(head, layers, cell):
     torch.manual_seed(0)
     config = ModelConfig(len(RULES.characters), 18, 3, hidden_size=16, num_layers=layers, dropout=0.3,
-                         head=head, head_hidden=32)
+                         head=head, head_hidden=32, cell=cell)
     model = build_model(config).eval()
     x = torch.from_numpy(Encoder(RULES).one_hot(NAMES))
     with torch.no_grad():
         want, got = model(x), UnrolledRNN(model)(x)
-    # Only the order of float32 additions differs (the two biases are summed first).
+    # Only the order of float32 operations differs (the biases are summed first; a GRU's last
+    # blend is n + z * (h - n)). Every random logit is compared, so a wrong gate would show.
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
 
 

@@ -23,6 +23,14 @@ weights (even against the all-zero first state), two bias Adds and a Tanh.
 * the last character's state picked by ``model.last_step_of``, whose
   padding mask is ``min(code, 1)`` here (``x.amax(-1)`` for one-hot input).
 
+A GRU (``cell`` "gru") is written out the same way, with torch's equations:
+per step one Gemm ``h @ [W_hr W_hz]`` whose C is the step's input projection
+(biases b_i and b_h of r and z summed into it) and which ONNX Runtime fuses
+with the Sigmoid, one Gemm ``h @ W_hn + b_hn`` (that bias stays inside, since
+r multiplies it), then ``n = tanh(x_n + r * gh_n)`` and
+``h = n + z * (h - n)``, which is torch's ``(1 - z) * n + z * h`` up to
+float32 rounding. The first step, from a zero state, needs no Gemm.
+
 The default model's graph drops from 112 nodes to about 30 after ONNX
 Runtime's own optimisation. For batches its run time per name is about two
 thirds of the previous unrolled form's, a 3-D MatMul with the one-hot input
@@ -39,7 +47,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nameort_train.model import NameRNN, last_step_of
+from nameort_train.model import GATES, NameRNN, last_step_of
 
 
 class UnsupportedModel(ValueError):
@@ -52,49 +60,92 @@ class UnrolledRNN(nn.Module):
     def __init__(self, model: NameRNN):
         super().__init__()
         rnn = model.rnn
-        if rnn.mode != "RNN_TANH" or not rnn.bias or rnn.bidirectional or not rnn.batch_first or rnn.proj_size:
-            raise UnsupportedModel("only unidirectional, batch-first tanh nn.RNN with biases is unrolled")
+        if rnn.mode not in ("RNN_TANH", "GRU") or not rnn.bias or rnn.bidirectional or not rnn.batch_first \
+                or getattr(rnn, "proj_size", 0):
+            raise UnsupportedModel("only unidirectional, batch-first tanh nn.RNN or nn.GRU with biases is unrolled")
         self.config = model.config
         self.head = model.head
-        # Stored transposed, [in, H] and [H, H], so the graph multiplies without a Transpose node.
+        self.gru = rnn.mode == "GRU"
+        hidden = rnn.hidden_size
+        # Stored transposed, [in, G*H] and [H, G*H], so the graph multiplies without a Transpose node.
         self.w_ih = nn.ParameterList()
         self.w_hh = nn.ParameterList()
-        self.bias = nn.ParameterList()
+        self.bias = nn.ParameterList()  # added to each step's input projection
+        self.b_hn = nn.ParameterList()  # GRU: the recurrent bias of n, which r multiplies
         for layer in range(rnn.num_layers):
             weight_ih, weight_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
-            bias = getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
-            self.w_ih.append(nn.Parameter(weight_ih.detach().t().contiguous(), requires_grad=False))
-            self.w_hh.append(nn.Parameter(weight_hh.detach().t().contiguous(), requires_grad=False))
-            self.bias.append(nn.Parameter(bias.detach().clone(), requires_grad=False))
+            b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}").detach(), getattr(rnn, f"bias_hh_l{layer}").detach()
+            if self.gru:  # r and z take both biases; n takes b_in here and b_hn inside r * (...)
+                bias = b_ih + torch.cat([b_hh[: 2 * hidden], torch.zeros(hidden)])
+                self.b_hn.append(_frozen(b_hh[2 * hidden :]))
+            else:
+                bias = b_ih + b_hh
+            self.w_ih.append(_frozen(weight_ih.detach().t()))
+            self.w_hh.append(_frozen(weight_hh.detach().t()))
+            self.bias.append(_frozen(bias))
         # The first layer's input projection, looked up: row 0 is a padding step's (the bias alone),
         # row c + 1 is character c's (its column of W_ih plus the bias, the very sum the product makes).
         first = self.w_ih[0] + self.bias[0]
-        self.lookup = nn.Parameter(torch.cat([self.bias[0].detach()[None], first.detach()]), requires_grad=False)
+        self.lookup = _frozen(torch.cat([self.bias[0].detach()[None], first.detach()]))
         vocab = self.w_ih[0].shape[0]
-        self.codes = nn.Parameter(torch.arange(1, vocab + 1, dtype=torch.float32)[:, None], requires_grad=False)
+        self.codes = _frozen(torch.arange(1, vocab + 1, dtype=torch.float32)[:, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: one-hot ``[batch, L, V]`` -> logits ``[batch, classes]``, as ``NameRNN.forward`` in eval mode."""
         batch = x.shape[0]
-        steps, hidden = self.config.sequence_length, self.config.hidden_size
+        steps, width = self.config.sequence_length, self.lookup.shape[1]  # width: G*H
         # Each step of x is one-hot or all zeros, so x @ [1..V] is the character's code + 1, or 0 on padding.
         code = (x @ self.codes).squeeze(-1)  # [B, L]
         real = torch.clamp(code, max=1.0)  # 1.0 on characters, 0.0 on padding: x.amax(-1)
         # embedding() is ONNX's Gather of table rows (plain indexing would export as GatherND).
-        projected = nn.functional.embedding(code.long(), self.lookup).reshape(batch, steps * hidden)
+        projected = nn.functional.embedding(code.long(), self.lookup).reshape(batch, steps * width)
         layer_input = None
-        for layer, (w_hh, bias) in enumerate(zip(self.w_hh, self.bias)):
+        for layer in range(len(self.w_hh)):
             if layer:
                 # addmm on the [batch*L, H] view: one Gemm with the bias, not a 3-D MatMul and an Add.
                 rows = layer_input.reshape(-1, layer_input.shape[-1])
-                projected = torch.addmm(bias, rows, self.w_ih[layer]).reshape(batch, steps * hidden)
-            h = torch.tanh(projected[:, :hidden])
-            outputs = [h]
-            for t in range(1, steps):
-                h = torch.tanh(torch.addmm(projected[:, t * hidden : (t + 1) * hidden], h, w_hh))
-                outputs.append(h)
+                projected = torch.addmm(self.bias[layer], rows, self.w_ih[layer]).reshape(batch, steps * width)
+            inputs = [projected[:, t * width : (t + 1) * width] for t in range(steps)]
+            outputs = self._gru_layer(inputs, layer) if self.gru else self._rnn_layer(inputs, layer)
             flat = torch.cat(outputs, dim=1)  # [batch, L*H]: exactly outputs.reshape(batch, -1)
-            layer_input = flat.reshape(batch, steps, hidden)
+            layer_input = flat.reshape(batch, steps, -1)
         if self.config.head == "flatten":
             return self.head(flat)
         return self.head(last_step_of(layer_input, real))
+
+    def _rnn_layer(self, inputs: list, layer: int) -> list:
+        """Each step's state: ``tanh(x_t + h W_hh)``, the first from a zero state."""
+        w_hh = self.w_hh[layer]
+        h = torch.tanh(inputs[0])
+        outputs = [h]
+        for x_t in inputs[1:]:
+            h = torch.tanh(torch.addmm(x_t, h, w_hh))
+            outputs.append(h)
+        return outputs
+
+    def _gru_layer(self, inputs: list, layer: int) -> list:
+        """Each step's state by torch's GRU equations, the first from a zero state."""
+        hidden = self.w_hh[layer].shape[0]
+        w_rz, w_n = self.w_hh[layer][:, : 2 * hidden], self.w_hh[layer][:, 2 * hidden :]
+        b_hn = self.b_hn[layer]
+        h = None
+        outputs = []
+        for x_t in inputs:
+            x_rz, x_n = x_t[:, : 2 * hidden], x_t[:, 2 * hidden :]
+            if h is None:  # h = 0: the gates see the input alone, and r multiplies b_hn only
+                rz = torch.sigmoid(x_rz)
+                r, z = rz[:, :hidden], rz[:, hidden:]
+                n = torch.tanh(x_n + r * b_hn)
+                h = n - z * n
+            else:
+                rz = torch.sigmoid(torch.addmm(x_rz, h, w_rz))
+                r, z = rz[:, :hidden], rz[:, hidden:]
+                n = torch.tanh(x_n + r * torch.addmm(b_hn, h, w_n))
+                h = n + z * (h - n)
+            outputs.append(h)
+        return outputs
+
+
+def _frozen(tensor: torch.Tensor) -> nn.Parameter:
+    """A weight of the exported form: contiguous, not trained."""
+    return nn.Parameter(tensor.contiguous(), requires_grad=False)

@@ -160,6 +160,7 @@ def info(as_json, model, device, threads):
         "title_single_case": card.rules.title_single_case,  # ROSSI, rossi read as Rossi
         "metrics": card.metrics,
         "preset": card.training.get("preset"),
+        "network": card.training.get("model"),  # the architecture training recorded (cell, layers, units, head)
         "decision": card.decision.to_json() or None,  # temperature, background label, operating point
         "verified": card.verified,
         "providers_available": sessions.available_providers(),

@@ -81,10 +81,12 @@ _RECIPE_OPTIONS = (
     click.option("--lr-schedule", type=click.Choice(["constant", "onecycle"]), default=None,
                  help="constant lr (small, seed) or onecycle: warm up, then anneal to ~0 by the last epoch."),
     click.option("--label-smoothing", type=float, default=None, help="Cross-entropy label smoothing (default 0)."),
+    click.option("--cell", type=click.Choice(["rnn", "gru"]), default=None,
+                 help="The recurrent cell: rnn (tanh nn.RNN, the small and seed presets') or gru (nn.GRU)."),
     click.option("--hidden", type=int, default=None, help="RNN hidden size."),
     click.option("--layers", type=int, default=None, help="Stacked RNN layers."),
     click.option("--ensemble", type=click.IntRange(1, 16), default=None,
-                 help="Train this many networks (different seeds) and merge them into one nn.RNN whose "
+                 help="Train this many networks (different seeds) and merge them into one network whose "
                       "logits are their mean (default 1)."),
     click.option("--dropout", type=float, default=None),
     click.option("--seed", type=int, default=None,
@@ -131,6 +133,7 @@ def _recipe_config(data_dir, recipe: dict):
         merge=parse_merge(recipe["merge"]) if recipe["merge"] is not None else None,
         logit_adjust=recipe["logit_adjust"],
         seed=recipe["seed"],
+        cell=recipe["cell"],
         hidden_size=recipe["hidden"],
         num_layers=recipe["layers"],
         ensemble=recipe["ensemble"],

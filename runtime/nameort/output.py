@@ -89,6 +89,7 @@ def write_info(facts: dict, out) -> None:
         f"model:            {facts['model']}",
         f"sha256:           {facts['sha256']}",
         f"preset:           {facts['preset'] or '-'}",
+        f"network:          {network_text(facts.get('network'))}",
         f"labels:           {', '.join(facts['labels'])}",
         f"vocabulary ({facts['vocabulary_size']}): {facts['vocabulary']!r}",
         f"sequence length:  {facts['sequence_length']} (normalization {facts['normalization']}"
@@ -101,6 +102,15 @@ def write_info(facts: dict, out) -> None:
         f"threads:          {facts['threads']}",
     ]
     out.write("\n".join(lines) + "\n")
+
+
+def network_text(network: dict | None) -> str:
+    """The architecture as training recorded it: ``GRU, 1 x 128 units, last-step head``."""
+    if not network:
+        return "-"
+    cell = {"rnn": "RNN (tanh)", "gru": "GRU"}.get(network.get("cell", "rnn"), network.get("cell"))
+    head = {"last": "last-step head", "flatten": "flatten head"}.get(network.get("head"), f"{network.get('head')} head")
+    return f"{cell}, {network.get('num_layers')} x {network.get('hidden_size')} units, {head}"
 
 
 def decision_text(decision: dict | None) -> str:

@@ -18,6 +18,7 @@ from .data import DEFAULT_LABELS, DEFAULT_SPLIT, SHARED_POLICIES
 from .figures import IN_SCOPE_BUDGET
 
 HEADS = ("last", "flatten")
+CELLS = ("rnn", "gru")  # model.CELLS: nn.RNN (tanh) or nn.GRU
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("constant", "onecycle")
 # The tutorial's 18 language files, sorted as --labels all reads them.
@@ -54,6 +55,7 @@ class TrainConfig:
     # with other: real-label balanced accuracy the chosen operating point may give up (figures.choose_threshold)
     other_budget: float = IN_SCOPE_BUDGET
     # Model
+    cell: str = "rnn"  # "rnn": the notebook's tanh nn.RNN; "gru": nn.GRU (gated, ~2x the training time)
     hidden_size: int = 64  # RNN state width
     num_layers: int = 1  # stacked nn.RNN layers
     dropout: float = 0.0  # between RNN layers and before the head (training only)
@@ -92,6 +94,8 @@ class TrainConfig:
             problems.append(f"shared must be one of {', '.join(SHARED_POLICIES)}")
         if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-9:
             problems.append("split must be 3 non-negative fractions summing to 1")
+        if self.cell not in CELLS:
+            problems.append(f"cell must be one of {', '.join(CELLS)}")
         if self.head not in HEADS:
             problems.append(f"head must be one of {', '.join(HEADS)}")
         if self.device not in DEVICES:

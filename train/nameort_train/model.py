@@ -1,10 +1,14 @@
-"""The network: an ``nn.RNN`` over one-hot names, returning logits.
+"""The network: an ``nn.RNN`` (or ``nn.GRU``) over one-hot names, returning logits.
 
 Input is the runtime encoder's one-hot batch ``[batch, L, V]``: step ``t`` is
 character ``t`` of the name and the steps after the name are all-zero rows.
 The initial hidden state is zeros, created by ``nn.RNN`` itself for every
 call, so nothing carries over from one batch to the next and the exported
 graph has a single input. Softmax is left to whoever reads the logits.
+
+The cell is ``nn.RNN`` (tanh) unless the config says ``gru``: the same
+interface, with update and reset gates (three weight blocks per layer, in
+torch's order r, z, n). Both export through ``unroll.UnrolledRNN``.
 
 Two heads:
 
@@ -23,6 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU}
+GATES = {"rnn": 1, "gru": 3}  # weight blocks stacked in each of a layer's matrices
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -39,6 +46,7 @@ class ModelConfig:
     # Open set with a fine background: outputs from this index on are background languages, merged
     # into one "other" output for inference (MergedOutputs); 0 = no merging.
     merge_from: int = 0
+    cell: str = "rnn"  # "rnn" (tanh nn.RNN) or "gru" (nn.GRU)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -76,7 +84,9 @@ class NameRNN(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.rnn = nn.RNN(
+        if config.cell not in CELLS:
+            raise ValueError(f"unknown cell {config.cell!r}")
+        self.rnn = CELLS[config.cell](
             input_size=config.vocab_size,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
@@ -128,25 +138,31 @@ def merge_members(members: list) -> NameRNN:
     states of different members never mix, so the merged network computes
     exactly the K members side by side, and the mean of their logits is the
     ensemble (the mean of log-probabilities differs from it only by a per-name
-    constant: same answers, same ranking). It is an ordinary nn.RNN, so export,
-    the unrolled fast path and the runtime need nothing new.
+    constant: same answers, same ranking). It is an ordinary nn.RNN (nn.GRU), so
+    export, the unrolled fast path and the runtime need nothing new. A GRU's
+    gates act unit by unit, so merging gate by gate keeps the members apart too.
     """
     first = members[0].config
     if first.head != "last" or any(m.config != first for m in members):
         raise ValueError("only identical 'last'-head networks can be merged")
-    k, h = len(members), first.hidden_size
+    k, h, gates = len(members), first.hidden_size, GATES[first.cell]
     merged = NameRNN(dataclasses.replace(first, hidden_size=k * h))
     for layer in range(first.num_layers):
         for kind in ("ih", "hh"):
-            name = f"weight_{kind}_l{layer}"
-            weights = [getattr(m.rnn, name) for m in members]
-            if kind == "ih" and layer == 0:
-                block = torch.cat(weights, dim=0)  # every member reads the same one-hot input
-            else:
-                block = torch.block_diag(*weights)
-            getattr(merged.rnn, name).copy_(block)
-            bias = f"bias_{kind}_l{layer}"
-            getattr(merged.rnn, bias).copy_(torch.cat([getattr(m.rnn, bias) for m in members]))
+            weights = [getattr(m.rnn, f"weight_{kind}_l{layer}") for m in members]
+            biases = [getattr(m.rnn, f"bias_{kind}_l{layer}") for m in members]
+            blocks, bias = [], []
+            # Gate by gate (one for nn.RNN; r, z, n for a GRU), so merged gate g holds every member's gate g.
+            for gate in range(gates):
+                rows = slice(gate * h, (gate + 1) * h)
+                gate_weights = [w[rows] for w in weights]
+                if kind == "ih" and layer == 0:
+                    blocks.append(torch.cat(gate_weights, dim=0))  # every member reads the same one-hot input
+                else:
+                    blocks.append(torch.block_diag(*gate_weights))
+                bias += [b[rows] for b in biases]
+            getattr(merged.rnn, f"weight_{kind}_l{layer}").copy_(torch.cat(blocks, dim=0))
+            getattr(merged.rnn, f"bias_{kind}_l{layer}").copy_(torch.cat(bias))
     merged.head.weight.copy_(torch.cat([m.head.weight for m in members], dim=1) / k)
     merged.head.bias.copy_(torch.stack([m.head.bias for m in members]).mean(dim=0))
     return merged.eval()

@@ -211,6 +211,7 @@ def fit_rows(dataset, rows: dict, config: TrainConfig, device=None, on_epoch=Non
         head=config.head,
         head_hidden=config.head_hidden,
         merge_from=len(dataset.labels) - 1 if fine else 0,
+        cell=config.cell,
     )
     model = build_model(model_config).to(device)
     log.info(
