@@ -29,7 +29,11 @@ per step one Gemm ``h @ [W_hr W_hz]`` whose C is the step's input projection
 with the Sigmoid, one Gemm ``h @ W_hn + b_hn`` (that bias stays inside, since
 r multiplies it), then ``n = tanh(x_n + r * gh_n)`` and
 ``h = n + z * (h - n)``, which is torch's ``(1 - z) * n + z * h`` up to
-float32 rounding. The first step, from a zero state, needs no Gemm.
+float32 rounding. The first step, from a zero state, needs no Gemm. The
+projection's [r z] and n columns come from two tables, so each is one
+``[batch, L*width]`` view whose step slices become one Split, not a Split of
+every step's projection (216 nodes after optimisation down to 199, the same
+outputs to the bit).
 
 The default model's graph drops from 112 nodes to about 30 after ONNX
 Runtime's own optimisation. For batches its run time per name is about two
@@ -83,29 +87,35 @@ class UnrolledRNN(nn.Module):
             self.w_ih.append(_frozen(weight_ih.detach().t()))
             self.w_hh.append(_frozen(weight_hh.detach().t()))
             self.bias.append(_frozen(bias))
+        # Column ranges of the projection that the steps use apart: all of it for nn.RNN; [r z] and n for
+        # a GRU. Each range gets its own table, so a step's part is a slice of one [batch, L*width]
+        # view (ONNX Runtime merges a view's slices into one Split) rather than a Split per step.
+        self.parts = [(0, 2 * hidden), (2 * hidden, 3 * hidden)] if self.gru else [(0, hidden)]
         # The first layer's input projection, looked up: row 0 is a padding step's (the bias alone),
         # row c + 1 is character c's (its column of W_ih plus the bias, the very sum the product makes).
-        first = self.w_ih[0] + self.bias[0]
-        self.lookup = _frozen(torch.cat([self.bias[0].detach()[None], first.detach()]))
+        table = torch.cat([self.bias[0].detach()[None], (self.w_ih[0] + self.bias[0]).detach()])
+        self.lookups = nn.ParameterList([_frozen(table[:, a:b]) for a, b in self.parts])
         vocab = self.w_ih[0].shape[0]
         self.codes = _frozen(torch.arange(1, vocab + 1, dtype=torch.float32)[:, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: one-hot ``[batch, L, V]`` -> logits ``[batch, classes]``, as ``NameRNN.forward`` in eval mode."""
-        batch = x.shape[0]
-        steps, width = self.config.sequence_length, self.lookup.shape[1]  # width: G*H
+        batch, steps = x.shape[0], self.config.sequence_length
         # Each step of x is one-hot or all zeros, so x @ [1..V] is the character's code + 1, or 0 on padding.
         code = (x @ self.codes).squeeze(-1)  # [B, L]
         real = torch.clamp(code, max=1.0)  # 1.0 on characters, 0.0 on padding: x.amax(-1)
-        # embedding() is ONNX's Gather of table rows (plain indexing would export as GatherND).
-        projected = nn.functional.embedding(code.long(), self.lookup).reshape(batch, steps * width)
+        index = code.long()
         layer_input = None
         for layer in range(len(self.w_hh)):
-            if layer:
-                # addmm on the [batch*L, H] view: one Gemm with the bias, not a 3-D MatMul and an Add.
+            if layer == 0:  # embedding() is ONNX's Gather of table rows (plain indexing would be GatherND)
+                projections = [nn.functional.embedding(index, table) for table in self.lookups]
+            else:  # addmm on the [batch*L, H] view: one Gemm with the bias, not a 3-D MatMul and an Add
                 rows = layer_input.reshape(-1, layer_input.shape[-1])
-                projected = torch.addmm(self.bias[layer], rows, self.w_ih[layer]).reshape(batch, steps * width)
-            inputs = [projected[:, t * width : (t + 1) * width] for t in range(steps)]
+                w_ih, bias = self.w_ih[layer], self.bias[layer]
+                projections = [torch.addmm(bias[a:b], rows, w_ih[:, a:b]) for a, b in self.parts]
+            # Per step, its slice of each part: [batch, width] columns of a [batch, L*width] view.
+            views = [(p.reshape(batch, -1), b - a) for p, (a, b) in zip(projections, self.parts)]
+            inputs = [[view[:, t * width : (t + 1) * width] for view, width in views] for t in range(steps)]
             outputs = self._gru_layer(inputs, layer) if self.gru else self._rnn_layer(inputs, layer)
             flat = torch.cat(outputs, dim=1)  # [batch, L*H]: exactly outputs.reshape(batch, -1)
             layer_input = flat.reshape(batch, steps, -1)
@@ -116,9 +126,9 @@ class UnrolledRNN(nn.Module):
     def _rnn_layer(self, inputs: list, layer: int) -> list:
         """Each step's state: ``tanh(x_t + h W_hh)``, the first from a zero state."""
         w_hh = self.w_hh[layer]
-        h = torch.tanh(inputs[0])
+        h = torch.tanh(inputs[0][0])
         outputs = [h]
-        for x_t in inputs[1:]:
+        for (x_t,) in inputs[1:]:
             h = torch.tanh(torch.addmm(x_t, h, w_hh))
             outputs.append(h)
         return outputs
@@ -130,8 +140,7 @@ class UnrolledRNN(nn.Module):
         b_hn = self.b_hn[layer]
         h = None
         outputs = []
-        for x_t in inputs:
-            x_rz, x_n = x_t[:, : 2 * hidden], x_t[:, 2 * hidden :]
+        for x_rz, x_n in inputs:
             if h is None:  # h = 0: the gates see the input alone, and r multiplies b_hn only
                 rz = torch.sigmoid(x_rz)
                 r, z = rz[:, :hidden], rz[:, hidden:]
