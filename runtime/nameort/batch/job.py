@@ -135,6 +135,9 @@ class Job:
         self.rows, self.col = rows, col
         self.top_k, self.threshold, self.other_threshold = top_k, threshold, other_threshold
         self.batch_size, self.workers = batch_size, workers
+        # Threads share a chunk's names out in small jobs; inline, a chunk's names are one job, as
+        # classify's fixed cost per call (numpy passes, the cells' columns) is then paid once, not 16 times.
+        self.job_names = JOB_NAMES if workers else max(JOB_NAMES, batch_size)
         self.memo = memo if memo is not None else Memo(memo_size)
         self.pending = {}  # name -> future of an earlier chunk's job that will classify it
         self.progress = progress
@@ -191,8 +194,8 @@ class Job:
         else:  # the memo rests: every distinct name of the chunk goes to the model
             misses = list(distinct)
             memo.let_by(len(misses))
-        for i in range(0, len(misses), JOB_NAMES):
-            part = misses[i : i + JOB_NAMES]
+        for i in range(0, len(misses), self.job_names):
+            part = misses[i : i + self.job_names]
             future = pool.submit(self._classify, part)
             if chunk.memoized:
                 pending.update(dict.fromkeys(part, future))
