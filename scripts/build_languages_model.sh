@@ -4,8 +4,8 @@
 # Needs the training environment: torch, then '.[train,cpu]'. Deterministic on CPU.
 #
 # The recipe is the `languages` preset (train/nameort_train/config.py; why each part, in docs/languages.md):
-# all 18 files, each spelling once per label, Scottish read as English, the small 1x64 nn.RNN with a
-# one-cycle learning rate over 30 epochs, logits adjusted by the label shares (tau 1).
+# all 18 files, each spelling once per label, Scottish read as English, three 1x64 GRUs with a
+# one-cycle learning rate over 30 epochs merged into one network, logits adjusted by the label shares (tau 1).
 # The model is trained on the 80% train split (seed 0): the 10% test split stays unseen, so
 # `nameort evaluate` and tests/test_languages_model.py score it on names it never trained on.
 set -euo pipefail
@@ -23,7 +23,7 @@ nameort evaluate "$OUT" --data "$DATA"                 # must print the accuracy
 if [[ "${1:-}" == "--cv" ]]; then
     # The report: 5-fold cross-validation of the same recipe (a fresh ensemble per fold) with two
     # fold assignments (--cv-seed 0 and 1), figures as mean ± std over the 10 folds;
-    # confusion.png and reliability.png out of fold. 30 network trainings: about 35 minutes on an idle core.
+    # confusion.png and reliability.png out of fold. 30 network trainings: about an hour on an idle core.
     REPORT="${REPORT_DIR:-runs/languages-cv}"
     mkdir -p "$REPORT"
     for SEED in 0 1; do

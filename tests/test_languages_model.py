@@ -35,8 +35,9 @@ def test_sidecar_records_the_recipe():
     assert config["preset"] == "languages" and config["seed"] == 0 and config["split"] == [0.8, 0.1, 0.1]
     assert config["dedupe"] is True and config["merge"] == [["Scottish", "English"]] and config["shared"] == "keep"
     assert config["logit_adjust"] == 1.0 and config["ensemble"] == 3 and config["lr_schedule"] == "onecycle"
+    assert config["cell"] == "gru" and card.training["model"]["cell"] == "gru"
     assert len(data["files"]) == 18 and "Scottish" in data["files"] and "Scottish" in data["files_sha256"]
-    assert card.training["model"]["hidden_size"] == 192  # 3 merged 64-unit networks
+    assert card.training["model"]["hidden_size"] == 192  # 3 merged 64-unit GRUs
     assert len(card.rules.characters) == 87 and card.rules.sequence_length == 20
     assert card.metrics["verified"] is True
     assert (MODEL_DIR / "model.onnx").stat().st_size < 4_000_000
@@ -53,10 +54,17 @@ def test_held_out_split_meets_the_floors(data_dir):
     assert scored["accuracy"] == card.metrics["test_accuracy"]
     assert scored["count"] == 1790 and scored["unscored"] == 0 and scored["data_changed"] == []
     figures = scored["figures"]
-    # Measured when built (scripts/build_languages_model.sh): accuracy 0.7369, macro recall 0.6136,
-    # top-3 0.8860, macro top-3 0.8371 on these 1,790 names. One split of 1,790 names moves by about
-    # a point between recipes of equal merit, hence floors a little under the figures.
-    assert scored["accuracy"] >= 0.72
-    assert figures["balanced_accuracy"] >= 0.59
-    assert figures["top_3_accuracy"] >= 0.87
-    assert figures["balanced_top_3_accuracy"] >= 0.81
+    # Measured when built (scripts/build_languages_model.sh): accuracy 0.7670, macro recall 0.5955,
+    # top-3 0.9084, macro top-3 0.8633 on these 1,790 names. One split of 1,790 names moves by about
+    # a point between recipes of equal merit (macro recall by more: Portuguese has 7 names in it),
+    # hence floors a little under the figures.
+    assert scored["accuracy"] >= 0.75
+    assert figures["balanced_accuracy"] >= 0.57
+    assert figures["top_3_accuracy"] >= 0.89
+    assert figures["balanced_top_3_accuracy"] >= 0.84
+
+
+def test_info_describes_the_network():
+    proc = subprocess.run([sys.executable, "-m", "nameort", "info", "--model", "languages"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "network:          GRU, 1 x 192 units (3 networks of 64 merged), last-step head\n" in proc.stdout

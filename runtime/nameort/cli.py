@@ -160,7 +160,8 @@ def info(as_json, model, device, threads):
         "title_single_case": card.rules.title_single_case,  # ROSSI, rossi read as Rossi
         "metrics": card.metrics,
         "preset": card.training.get("preset"),
-        "network": card.training.get("model"),  # the architecture training recorded (cell, layers, units, head)
+        # The architecture training recorded (cell, layers, units, head) and how many networks were merged into it.
+        "network": _network(card.training),
         "decision": card.decision.to_json() or None,  # temperature, background label, operating point
         "verified": card.verified,
         "providers_available": sessions.available_providers(),
@@ -171,6 +172,13 @@ def info(as_json, model, device, threads):
         click.echo(json.dumps(facts, indent=2, ensure_ascii=False))
     else:
         output.write_info(facts, sys.stdout)
+
+
+def _network(training: dict) -> dict | None:
+    model = training.get("model")
+    if not model:
+        return None
+    return {**model, "ensemble": (training.get("config") or {}).get("ensemble", 1)}
 
 
 # Commands that live in their own modules. Importing them is cheap: torch, onnx

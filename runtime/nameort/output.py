@@ -105,12 +105,14 @@ def write_info(facts: dict, out) -> None:
 
 
 def network_text(network: dict | None) -> str:
-    """The architecture as training recorded it: ``GRU, 1 x 128 units, last-step head``."""
+    """The architecture as training recorded it: ``GRU, 1 x 192 units (3 networks of 64 merged), last-step head``."""
     if not network:
         return "-"
     cell = {"rnn": "RNN (tanh)", "gru": "GRU"}.get(network.get("cell", "rnn"), network.get("cell"))
     head = {"last": "last-step head", "flatten": "flatten head"}.get(network.get("head"), f"{network.get('head')} head")
-    return f"{cell}, {network.get('num_layers')} x {network.get('hidden_size')} units, {head}"
+    members = network.get("ensemble") or 1
+    merged = f" ({members} networks of {network['hidden_size'] // members} merged)" if members > 1 else ""
+    return f"{cell}, {network.get('num_layers')} x {network.get('hidden_size')} units{merged}, {head}"
 
 
 def decision_text(decision: dict | None) -> str:

@@ -166,17 +166,19 @@ PRESETS = {
     # (benchmarks/README.md). Hidden 32 lost ~0.6 points; 96 and 128 gained
     # nothing and cost 1.5-2.6x the throughput.
     "small": TrainConfig(preset="small"),
-    # The bundled 18-language model (issue 12; measurements in docs/languages.md): the small
-    # network on every language file, each spelling once per label, Scottish read as English
-    # (99 of its 100 names are English ones: kept apart, its recall was 0), a one-cycle
-    # learning rate over 30 epochs, three networks merged into one (192 units), and the
-    # logits adjusted by the label shares.
+    # The bundled 18-language model (issue 12; measurements in docs/languages.md): every language
+    # file, each spelling once per label, Scottish read as English (99 of its 100 names are English
+    # ones: kept apart, its recall was 0), 64-unit GRUs with a one-cycle learning rate over 30 epochs,
+    # three of them merged into one network (192 units), and the logits adjusted by the label shares.
+    # Against the same recipe with nn.RNN cells, cross-validated on the same folds: +2.5 accuracy,
+    # +2.9 macro recall, +1.5 macro top-3 points, at about 3x the inference time.
     "languages": TrainConfig(
         preset="languages",
         labels=LANGUAGES,
         shared="keep",
         dedupe=True,
         merge=(("Scottish", "English"),),
+        cell="gru",
         epochs=30,
         patience=30,
         lr_schedule="onecycle",
