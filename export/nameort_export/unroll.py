@@ -22,6 +22,18 @@ weights (even against the all-zero first state), two bias Adds and a Tanh.
   it merges into one Split;
 * the last character's state picked by ``model.last_step_of``, whose
   padding mask is ``min(code, 1)`` here (``x.amax(-1)`` for one-hot input).
+  This left-aligned form serves deeper networks, the flatten head and GRUs.
+
+A one-layer tanh nn.RNN read at the last character (the ``small`` network,
+and ensembles of it) runs right-aligned instead (``_right_aligned``): the
+character codes are shifted so each name ends at the last step, the steps
+before it look up a zero row and leave the state exactly zero, and the last
+step's state is the answer. That drops the Split of the projection, the
+Concat of every step's state and the product picking the last one: the same
+logits to the bit, ONNX Runtime time per name 0.85x at 128 names per run,
+0.7x at 512 and about 0.6x at 1,024 and more, where the stacked states no
+longer fit in cache; one name alone takes 1.2x (72 nodes to dispatch after
+optimisation, against 39: a Gather of its own per step).
 
 A GRU (``cell`` "gru") is written out the same way, with torch's equations:
 per step one Gemm ``h @ [W_hr W_hz]`` whose C is the step's input projection
@@ -94,6 +106,11 @@ class UnrolledRNN(nn.Module):
         # The first layer's input projection, looked up: row 0 is a padding step's (the bias alone),
         # row c + 1 is character c's (its column of W_ih plus the bias, the very sum the product makes).
         table = torch.cat([self.bias[0].detach()[None], (self.w_ih[0] + self.bias[0]).detach()])
+        # One tanh layer read at the last character runs right-aligned (``_right_aligned``): there
+        # padding steps come first and must leave the zero state alone, so their row is zeros.
+        self.right_aligned = not self.gru and rnn.num_layers == 1 and self.config.head == "last"
+        if self.right_aligned:
+            table[0] = 0.0
         self.lookups = nn.ParameterList([_frozen(table[:, a:b]) for a, b in self.parts])
         vocab = self.w_ih[0].shape[0]
         self.codes = _frozen(torch.arange(1, vocab + 1, dtype=torch.float32)[:, None])
@@ -104,6 +121,8 @@ class UnrolledRNN(nn.Module):
         # Each step of x is one-hot or all zeros, so x @ [1..V] is the character's code + 1, or 0 on padding.
         code = (x @ self.codes).squeeze(-1)  # [B, L]
         real = torch.clamp(code, max=1.0)  # 1.0 on characters, 0.0 on padding: x.amax(-1)
+        if self.right_aligned:
+            return self.head(self._right_aligned(code, real))
         index = code.long()
         layer_input = None
         for layer in range(len(self.w_hh)):
@@ -122,6 +141,25 @@ class UnrolledRNN(nn.Module):
         if self.config.head == "flatten":
             return self.head(flat)
         return self.head(last_step_of(layer_input, real))
+
+    def _right_aligned(self, code: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """The state after each name's last character, with the name moved to the last steps.
+
+        A name of n characters is read at steps L-n .. L-1; the steps before it look up the zero row,
+        so the state stays exactly zero until the name begins (tanh(0 + 0 W) = 0), and from there the
+        steps are the left-aligned form's, with the same operands. The last step's state is then the
+        answer: no stack of every step's state to pick it from, and each step's input is gathered on
+        its own, not split out of a [batch, L*H] projection.
+        """
+        steps = self.config.sequence_length
+        length = real.sum(dim=1, keepdim=True)  # [B, 1] characters
+        source = torch.arange(steps, dtype=code.dtype)[None, :] - (steps - length)  # < 0 before the name
+        index = (torch.gather(code, 1, torch.clamp(source, min=0.0).long()) * (source >= 0).to(code.dtype)).long()
+        table, w_hh = self.lookups[0], self.w_hh[0]
+        h = torch.tanh(nn.functional.embedding(index[:, 0], table))
+        for t in range(1, steps):
+            h = torch.tanh(torch.addmm(nn.functional.embedding(index[:, t], table), h, w_hh))
+        return h
 
     def _rnn_layer(self, inputs: list, layer: int) -> list:
         """Each step's state: ``tanh(x_t + h W_hh)``, the first from a zero state."""
