@@ -135,8 +135,8 @@ class Job:
         self.rows, self.col = rows, col
         self.top_k, self.threshold, self.other_threshold = top_k, threshold, other_threshold
         self.batch_size, self.workers = batch_size, workers
-        # Threads share a chunk's names out in small jobs; inline, a chunk's names are one job, as
-        # classify's fixed cost per call (numpy passes, the cells' columns) is then paid once, not 16 times.
+        # Threads share a chunk's names out in small jobs; inline, a chunk's names are one job, so
+        # classify's fixed cost per call (numpy passes, the cells' columns) is paid once per chunk.
         self.job_names = JOB_NAMES if workers else max(JOB_NAMES, batch_size)
         self.memo = memo if memo is not None else Memo(memo_size)
         self.pending = {}  # name -> future of an earlier chunk's job that will classify it
