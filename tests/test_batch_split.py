@@ -317,14 +317,62 @@ def test_anything_else_a_worker_prints_is_not_taken_for_its_report(tmp_path, mon
 
 def test_an_input_gone_before_a_worker_opens_it_is_an_input_error(tmp_path, monkeypatch):
     src = write_rows(tmp_path / "in.csv", people(2000, seed=11))
-    real = processes._Worker.__init__
+    real = processes._Worker.start
 
-    def remove_then_start(self, task, where, messages):
+    def remove_then_start(self, task, messages):
         if os.path.exists(src):
             os.rename(src, tmp_path / "moved.csv")  # after the parent read the head, before any worker opens it
-        real(self, task, where, messages)
+        real(self, task, messages)
 
-    monkeypatch.setattr(processes._Worker, "__init__", remove_then_start)
+    monkeypatch.setattr(processes._Worker, "start", remove_then_start)
     with pytest.raises(InputError, match=r"^cannot read .*in\.csv: No such file or directory$"):
         classify_csv(src, tmp_path / "out.csv", "surname", workers=2, split=True)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_workers_start_before_the_parent_loads_the_model_and_load_it_themselves(tmp_path, monkeypatch):
+    from nameort.classifier import Classifier
+    from nameort.sidecar import resolve_model_path
+
+    src = write_rows(tmp_path / "in.csv", people(3000, seed=12))
+    events, start_early, load = [], processes.start_early, Classifier.load.__func__
+
+    def spy_start(parts, model_path, where):
+        events.append(("start_early", parts, model_path))
+        return start_early(parts, model_path, where)
+
+    def spy_load(cls, *args, **kwargs):
+        events.append(("parent loads",))
+        return load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(processes, "start_early", spy_start)
+    monkeypatch.setattr(Classifier, "load", classmethod(spy_load))
+    (one, _), (many, summary) = both(src, tmp_path, workers=2)
+    assert many == one and summary.rows == 3000
+    # The one-process run loads once; the split run starts its two workers first, then loads.
+    assert events == [("parent loads",), ("start_early", 2, str(resolve_model_path(None))), ("parent loads",)]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers through /proc")
+def test_workers_started_for_a_job_that_then_fails_are_stopped(tmp_path, monkeypatch):
+    src = write_rows(tmp_path / "in.csv", people(3000, seed=13))
+    started = []
+    real = processes.start_early
+
+    def keep(parts, model_path, where):
+        started.extend(real(parts, model_path, where))
+        return started
+
+    monkeypatch.setattr(processes, "start_early", keep)
+    with pytest.raises(InputError, match="^no column 'nope' in "):
+        classify_csv(src, tmp_path / "out.csv", "nope", workers=2, split=True)
+    assert len(started) == 2 and not any(alive(w.proc.pid) for w in started)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_worker_whose_parent_sends_no_task_exits_quietly():
+    from nameort.sidecar import resolve_model_path
+
+    proc = subprocess.run(processes.worker_command(), input=f'{{"model": "{resolve_model_path(None)}"}}\n'.encode(),
+                          capture_output=True, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")

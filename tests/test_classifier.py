@@ -110,12 +110,12 @@ def test_predict_is_exactly_predict_many_of_one(clf, options):
 def test_model_runs_are_sized_to_the_models_input():
     from nameort.classifier import run_batch_size
 
-    assert run_batch_size(18, 65) == 128  # the default model: 4,680 bytes of one-hot input per name
-    assert run_batch_size(20, 87) == 86  # the languages model
+    assert run_batch_size(18, 65) == 256  # the default model: 4,680 bytes of one-hot input per name
+    assert run_batch_size(20, 87) == 172  # the languages model
     assert run_batch_size(1, 2) == 1024 and run_batch_size(500, 500) == 16  # the bounds
     clf = Classifier.load()
-    assert clf.batch_size == 128
-    names = [f"Ross{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(300)]  # 3 runs by default
+    assert clf.batch_size == 256
+    names = [f"Ross{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(600)]  # 3 runs by default
     by_default = clf.probabilities(names)
-    one_run = clf.probabilities(names, batch_size=300)
+    one_run = clf.probabilities(names, batch_size=600)
     np.testing.assert_allclose(by_default, one_run, rtol=0, atol=1e-6)

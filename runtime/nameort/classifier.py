@@ -31,10 +31,13 @@ from .sidecar import ModelCard, read_card, resolve_model_path
 UNKNOWN_LABEL = "unknown"  # the label given when confidence is below the threshold
 # Names per ONNX Runtime run, unless a caller says otherwise: as many as keep one
 # run's one-hot input near this size, so that it and the model's working state stay
-# in a core's L2 cache (measured on the 2-core VM, 512 KiB of L2 per core: the
-# default model, 4.7 KB of input per name, took 6.5 us per name at 128 names per
-# run against 9.8 us at 1,024; the languages model, 7 KB, was fastest at 32-96).
-RUN_INPUT_BYTES = 600_000
+# in a core's cache (the 2-core VM has 512 KiB of L2 per core). Time per name, one
+# thread, 32,768 distinct names, against half this size (benchmarks/README.md): the
+# default model (4.7 KB of input per name, so 256 names per run) 0.89-0.90x, the
+# languages model (7 KB, 172 names) 0.92x, the seed preset's 2 x 256 network 1.00x;
+# exports whose graph keeps every step's state (the default model's before its
+# right-aligned export) took 1.06x, which is why the size is not larger still.
+RUN_INPUT_BYTES = 1_200_000
 MIN_RUN, MAX_RUN = 16, 1024
 
 

@@ -42,6 +42,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -118,8 +120,13 @@ def classify_csv(
     allow_long_fields()
 
     from ..classifier import Classifier, default_threads
+    from . import processes  # here, not at import: `nameort classify` never needs subprocess and friends
 
+    where = None if dst == csvio.STDIO else Path(dst).resolve().parent  # a split job's parts go beside the output
     with contextlib.ExitStack() as stack:
+        early = _start_early(processes, src, model, where, split, workers or default_threads(), input_format, fmt,
+                             encoding, device)
+        stack.callback(processes.stop_all, early)
         if input_format == "parquet":
             rows = parquet.ParquetRows(src)
             stack.callback(rows.source.close)
@@ -137,8 +144,6 @@ def classify_csv(
         check_model_options(classifier, top_k, other_threshold)
         options = (classifier.labels, top_k, probabilities)
         line_ending = getattr(rows.source, "line_ending", "\n")
-        from . import processes  # here, not at import: `nameort classify` never needs subprocess and friends
-
         parts = 1 if col is None else processes.processes_for(
             split, workers or default_threads(), src, input_format, fmt, rows.source.size, encoding,
             classifier.provider,
@@ -157,7 +162,7 @@ def classify_csv(
             rows.source.close()  # the workers read the file themselves
             job = processes.SplitJob(
                 spec, src, classifier.card.model_path, rows.source.size, parts, memo_size=memo_size,
-                progress=progress, started=started, where=None if dst == csvio.STDIO else Path(dst).resolve().parent,
+                progress=progress, started=started, where=where, ready=early,
             )
             counts = _write(dst, fmt, job.run)
             count, skipped, model_names = job.count, job.skipped, job.model_names
@@ -179,6 +184,33 @@ def classify_csv(
         output=str(dst),
         model_names=model_names,
     )
+
+
+def _start_early(processes, src, model, where, split, workers, input_format, fmt, encoding, device) -> list:
+    """A split job's worker processes, started now if the job looks like one (see ``processes._Worker``).
+
+    Before the model is loaded its device is not known: with ``device="auto"``
+    on a machine where CUDA then works, the workers started here go unused.
+    """
+    from ..classifier import Classifier
+    from ..errors import ModelError
+    from ..sidecar import resolve_model_path
+
+    if device == "cuda" or src == csvio.STDIO or (isinstance(model, Classifier) and model.provider != processes.CPU):
+        return []
+    try:
+        info = os.stat(src)
+    except OSError:
+        return []  # opening it says what is wrong
+    size = info.st_size if stat.S_ISREG(info.st_mode) else None
+    parts = processes.processes_for(split, workers, src, input_format, fmt, size, encoding)
+    if parts < 2:
+        return []
+    try:
+        model_path = model.card.model_path if isinstance(model, Classifier) else resolve_model_path(model)
+    except ModelError:
+        return []  # loading it says what is wrong
+    return processes.start_early(parts, str(model_path), where)
 
 
 def _format(fmt, out, rows, options, delimiter, line_ending):

@@ -1,6 +1,9 @@
 """One worker process of a split batch job, started by ``processes`` (``run`` is its entry point).
 
-It reads its task (one JSON line) from stdin, classifies bytes [start, end)
+It is started before the parent knows its task, so that starting Python,
+importing nameort and loading the model happen while the parent is still
+getting ready. On stdin it may first get ``{"model": path}``, a model to load
+now; then its task (one JSON line, with the model again). It classifies bytes [start, end)
 of the input through ``ranges.classify_range`` into the file descriptor the
 parent handed it (an unlinked temporary file), and reports on stdout, one
 JSON object per line: ``{"rows": ..., "bytes": ...}`` as it goes, then one of
@@ -25,20 +28,38 @@ WRITE_BUFFER = 1 << 16
 
 
 def main() -> int:
-    task = json.loads(sys.stdin.readline())
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
-    warnings.simplefilter("ignore")  # the parent loaded the same model and showed its warnings already
+    warnings.simplefilter("ignore")  # the parent loads the same model and shows its warnings
     from ..classifier import Classifier
     from ..errors import InputError, NameortError
     from . import allow_long_fields
     from .memo import Memo
     from .ranges import ByteRange, RangeSpec, classify_range
 
+    def load(model: str):
+        """The model on the CPU with one thread, or the ``NameortError`` loading it raised (reported with the task)."""
+        try:
+            return Classifier.load(model, device="cpu", threads=1)
+        except NameortError as exc:
+            return exc
+
+    loaded = {}  # model path -> what ``load`` gave
+    while True:
+        line = sys.stdin.readline()
+        if not line:  # the parent went away, or did not need this worker after all
+            return 0
+        task = json.loads(line)
+        if task.keys() == {"model"}:
+            loaded[task["model"]] = load(task["model"])
+        else:
+            break
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     spec = task["spec"]
     spec = RangeSpec(**{**spec, "header": tuple(spec["header"]) if spec["header"] is not None else None})
     allow_long_fields()
     try:
-        classifier = Classifier.load(task["model"], device="cpu", threads=1)
+        classifier = loaded[task["model"]] if task["model"] in loaded else load(task["model"])
+        if isinstance(classifier, NameortError):
+            raise classifier
         try:
             binary = open(task["path"], "rb", buffering=0)  # noqa: SIM115  closed by the with below
         except OSError as exc:  # the input went away since the parent read its head
