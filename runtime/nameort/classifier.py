@@ -31,12 +31,11 @@ from .sidecar import ModelCard, read_card, resolve_model_path
 UNKNOWN_LABEL = "unknown"  # the label given when confidence is below the threshold
 # Names per ONNX Runtime run, unless a caller says otherwise: as many as keep one
 # run's one-hot input near this size, so that it and the model's working state stay
-# in a core's cache (the 2-core VM has 512 KiB of L2 per core). Time per name, one
-# thread, 32,768 distinct names, against half this size (benchmarks/README.md): the
-# default model (4.7 KB of input per name, so 256 names per run) 0.89-0.90x, the
-# languages model (7 KB, 172 names) 0.92x, the seed preset's 2 x 256 network 1.00x;
-# exports whose graph keeps every step's state (the default model's before its
-# right-aligned export) took 1.06x, which is why the size is not larger still.
+# in a core's cache (the 2-core VM has 512 KiB of L2 per core). Time per name at this
+# size against half of it (benchmarks/run_size.py, one thread, medians in one run,
+# busy host): the bundled default model 0.89x (256 names against 128), the bundled
+# languages model 0.87-1.03x (172 against 86), the seed preset's 2 x 256 network
+# 1.00x; the nn.RNN languages model bundled before the GRU lost (1.10-1.17x).
 RUN_INPUT_BYTES = 1_200_000
 MIN_RUN, MAX_RUN = 16, 1024
 
