@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 from nameort import csvio
@@ -95,6 +96,7 @@ def test_a_cut_inside_a_quoted_record_is_run_again_merged(tmp_path, monkeypatch)
     assert not any(data[:offset].endswith(b'"\n') for offset, _ in starts[1:])  # no guess is a record start
     jobs, run = [], processes.SplitJob.run
     monkeypatch.setattr(processes.SplitJob, "run", lambda self, out: jobs.append(self) or run(self, out))
+    monkeypatch.setattr(processes, "RANGES_PER_WORKER", 1)  # the 4 ranges above
     (one, s1), (many, s2) = both(src, tmp_path, workers=4)
     assert many == one and s2.rows == s1.rows == 400
     assert jobs[0].remerged == 3 and jobs[0].ranges == 1  # every range ran into the next: one range in the end
@@ -245,9 +247,9 @@ def test_a_worker_that_dies_is_a_one_line_error(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [src]
 
 
-def test_a_worker_reports_and_exits_cleanly_while_its_stdin_stays_open(tmp_path):
-    # The parent keeps a worker's stdin open (its end means "stop"); the worker must still end
-    # by itself once done, without the interpreter's shutdown tripping over the thread reading it.
+def test_a_worker_reports_its_range_and_ends_quietly_when_its_stdin_closes(tmp_path):
+    # The parent keeps a worker's stdin open while it may have work for it; once it closes, an idle
+    # worker ends with status 0, without the interpreter's shutdown tripping over the thread reading it.
     import json
     import tempfile
     from dataclasses import asdict
@@ -268,13 +270,16 @@ def test_a_worker_reports_and_exits_cleanly_while_its_stdin_stays_open(tmp_path)
                                 stderr=subprocess.PIPE, pass_fds=(part.fileno(),))
         proc.stdin.write((json.dumps(task) + "\n").encode())
         proc.stdin.flush()
-        lines = proc.stdout.read().decode().splitlines()
-        assert proc.wait(timeout=60) == 0 and proc.stderr.read() == b""
-        proc.stdin.close()
+        lines = []
+        while not lines or "done" not in lines[-1]:  # progress lines, then the range's report
+            lines.append(json.loads(proc.stdout.readline()))
+        proc.stdin.close()  # no more ranges: it ends by itself, quietly
+        assert proc.wait(timeout=60) == 0 and proc.stderr.read() == b"" and proc.stdout.read() == b""
         proc.stdout.close()
         proc.stderr.close()
-        done = json.loads(lines[-1])["done"]
+        done = lines[-1]["done"]
         assert done["rows"] == 500 and not done["overran"] and sum(done["counts"].values()) == 500
+        assert lines[-1]["part"] == [0, os.fstat(part.fileno()).st_size]
         part.seek(0)
         classify_csv(src, tmp_path / "one.csv", "surname", split=False)
         assert part.read() == (tmp_path / "one.csv").read_bytes()
@@ -317,14 +322,14 @@ def test_anything_else_a_worker_prints_is_not_taken_for_its_report(tmp_path, mon
 
 def test_an_input_gone_before_a_worker_opens_it_is_an_input_error(tmp_path, monkeypatch):
     src = write_rows(tmp_path / "in.csv", people(2000, seed=11))
-    real = processes._Worker.start
+    real = processes._Worker.give
 
-    def remove_then_start(self, task, messages):
+    def remove_then_give(self, task, message):
         if os.path.exists(src):
             os.rename(src, tmp_path / "moved.csv")  # after the parent read the head, before any worker opens it
-        real(self, task, messages)
+        real(self, task, message)
 
-    monkeypatch.setattr(processes._Worker, "start", remove_then_start)
+    monkeypatch.setattr(processes._Worker, "give", remove_then_give)
     with pytest.raises(InputError, match=r"^cannot read .*in\.csv: No such file or directory$"):
         classify_csv(src, tmp_path / "out.csv", "surname", workers=2, split=True)
     assert not (tmp_path / "out.csv").exists()
@@ -376,3 +381,24 @@ def test_a_worker_whose_parent_sends_no_task_exits_quietly():
     proc = subprocess.run(processes.worker_command(), input=f'{{"model": "{resolve_model_path(None)}"}}\n'.encode(),
                           capture_output=True, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+
+
+def test_a_file_is_cut_into_ranges_that_idle_workers_take_in_turn(tmp_path, monkeypatch):
+    # The first worker starts 2 s late (as on a core a neighbour keeps busy); the other takes every range
+    # given out meanwhile, so the job waits for one small range on the slow worker, not for half the file.
+    src = write_rows(tmp_path / "in.csv", people(20000, seed=14))
+    real = processes.worker_command()
+    slow = real[:2] + ["import time; time.sleep(2); " + real[2]] + real[3:]
+    commands = iter([slow])
+    monkeypatch.setattr(processes, "worker_command", lambda: next(commands, real))
+    given, give = [], processes._Worker.give
+    monkeypatch.setattr(processes._Worker, "give", lambda self, task, message: given.append((self, task)) or
+                        give(self, task, message))
+    jobs, run = [], processes.SplitJob.run
+    monkeypatch.setattr(processes.SplitJob, "run", lambda self, out: jobs.append(self) or run(self, out))
+    (one, _), (many, summary) = both(src, tmp_path, workers=2)
+    assert many == one and summary.rows == 20000
+    assert jobs[0].ranges == 2 * processes.RANGES_PER_WORKER == len(given)
+    by_worker = Counter(worker for worker, _ in given)
+    slow_worker = given[0][0]  # started first, given the first range
+    assert by_worker[slow_worker] == 1 and sorted(by_worker.values()) == [1, 2 * processes.RANGES_PER_WORKER - 1]

@@ -1,11 +1,12 @@
-"""``nameort batch`` over local processes: a large CSV file cut into byte ranges, one worker process each.
+"""``nameort batch`` over local processes: a large CSV file cut into byte ranges, shared out to worker processes.
 
 Why processes: on all-distinct names most of a job's time is Python work
 (parsing, bookkeeping, formatting, writing) that holds the GIL, so model
 threads cannot spread it over the cores; processes can. Each range runs in
-a ``worker`` process through ``ranges.classify_range``, the
-code the Dask engine's partitions run, and writes its output into an
-unlinked temporary file the parent handed it; the parent copies the parts
+a ``worker`` process through ``ranges.classify_range``, the code the Dask
+engine's partitions run. A worker takes one range at a time, as many as it
+gets through, and writes their outputs one after another into an unlinked
+temporary file the parent handed it; the parent copies each range's bytes
 into the output in input order, so the output is byte for byte the
 one-process job's, and a killed job leaves no part behind.
 
@@ -20,15 +21,15 @@ only once every range before it ended where the next began.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict
 from pathlib import Path
 from queue import Empty, Queue
@@ -38,6 +39,8 @@ from .job import Progress
 from .ranges import RangeDone, RangeSpec, codecs_for
 
 THREADS = 0  # model threads per worker: 0 runs the model in its one thread (0.88x the time of 1, benchmarks/README.md)
+RANGES_PER_WORKER = 8  # ranges a file is cut into, per worker: the last to end waits for at most one small one
+COPY_BLOCK = 1 << 20
 MIN_BYTES = 8 << 20  # smaller inputs run in one process: a worker's start (~0.4 s) would cost more than it saves
 SCAN_BLOCK = 1 << 24  # bytes read at a time while counting quotes
 QUOTE, NEWLINE = b'"', b"\n"
@@ -86,10 +89,10 @@ def start_early(parts: int, model_path, where) -> list:
     be started (no room for its part file), none is: the job says why later,
     where it opens its output.
     """
-    started = []
+    started, messages = [], Queue()
     try:
         while len(started) < parts > 1:
-            started.append(_Worker(where, model_path))
+            started.append(_Worker(where, model_path, messages))
     except OSError:
         stop_all(started)
         return []
@@ -131,29 +134,34 @@ def record_starts(path, size: int, parts: int) -> list:
 
 
 class _Worker:
-    """One worker process: started early, then given one byte range to classify into an unlinked temporary file.
+    """One worker process: started early, then given byte ranges one at a time.
 
     It starts (Python, nameort's imports, the model) while the parent is still
     reading the input's head and loading the model itself: that start, about
-    0.4 s, then mostly overlaps the parent's instead of following it.
+    0.4 s, then mostly overlaps the parent's instead of following it. Its
+    ranges' outputs go one after another into one unlinked temporary file
+    (``part``); each range's report says where its bytes are in it.
     """
 
-    def __init__(self, where, model_path: str | None):
+    def __init__(self, where, model_path: str | None, messages: Queue):
         self.part = tempfile.TemporaryFile(dir=where)  # noqa: SIM115  unlinked: nothing to clean up after a kill
         self.log = tempfile.TemporaryFile()  # noqa: SIM115  its stderr, read only if it fails
-        self.rows = self.bytes = 0  # its progress so far
-        self.result = None  # its last message, or {"crash": exit status}
+        self.task = None  # (first, past) range indices of the range it runs now; None: idle
+        self.rows = self.bytes = 0  # its progress in that range
+        self.stopped = False
+        self.messages = messages
         self.proc = subprocess.Popen(
             worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             pass_fds=(self.part.fileno(),),
         )
         if model_path is not None:
-            self._send({"model": model_path})  # load it now, before the task comes
-
-    def start(self, task: dict, messages: Queue) -> None:
-        """Give it its range; its messages go to ``messages`` as ``(worker, None)`` for progress, then the final one."""
-        self._send({**task, "out_fd": self.part.fileno()})  # stdin stays open: its end tells the worker to stop
+            self._send({"model": model_path})  # load it now, before the first range comes
         threading.Thread(target=self._listen, args=(messages,), daemon=True).start()
+
+    def give(self, task: tuple, message: dict) -> None:
+        """Run the range ``task`` (its first and past range indices), described by ``message``."""
+        self.task, self.rows, self.bytes = task, 0, 0
+        self._send({**message, "out_fd": self.part.fileno()})  # stdin stays open: its end tells the worker to stop
 
     def _send(self, message: dict) -> None:
         try:
@@ -163,8 +171,7 @@ class _Worker:
             pass
 
     def _listen(self, messages: Queue) -> None:
-        """In a thread: progress as it comes, then the final message (a crash, when there is none)."""
-        last = None
+        """In a thread: ``(worker, None)`` for progress, ``(worker, message)`` for each range's end, then its exit."""
         try:
             for line in self.proc.stdout:
                 try:
@@ -175,32 +182,48 @@ class _Worker:
                     self.rows, self.bytes = message["rows"], message["bytes"]
                     messages.put((self, None))
                 else:
-                    last = message
-        finally:  # whatever happened, the parent hears of this worker's end
+                    messages.put((self, message))
+        finally:  # whatever happened, the parent hears of this worker's end, and why from its stderr
             self.proc.wait()
-            messages.put((self, last if last is not None else {"crash": self.proc.returncode}))
+            messages.put((self, {"crash": self.proc.returncode, "why": self._last_words()}))
 
-    def outcome(self):
-        """A ``RangeDone`` (``overran`` included), or the exception the parent raises for it."""
-        result = self.result
-        if "done" in result:
-            return RangeDone(**result["done"])
-        if "error" in result:
-            kind, message = result["error"]
-            return getattr(errors, kind, errors.NameortError)(message)
-        if "oserror" in result:
-            return OSError(*result["oserror"])
-        self.log.seek(0)
-        tail = self.log.read().decode("utf-8", "replace").strip().splitlines()
-        why = tail[-1] if tail else f"exit status {result['crash']}"
-        return RuntimeError(f"a nameort batch worker process failed: {why}")
+    def _last_words(self) -> str:
+        try:
+            with open(self.log.fileno(), "rb", closefd=False) as log:
+                log.seek(0)
+                tail = log.read().decode("utf-8", "replace").strip().splitlines()
+        except (OSError, ValueError):  # stopped here: nobody asks
+            return ""
+        return tail[-1] if tail else f"exit status {self.proc.returncode}"
 
-    def copy_to(self, binary) -> None:
-        self.part.seek(0)
-        shutil.copyfileobj(self.part, binary, 1 << 20)
+    def outcome(self, message: dict):
+        """A range's ``RangeDone`` (``overran`` included), or the exception the parent raises for it."""
+        if "done" in message:
+            return RangeDone(**message["done"])
+        if "error" in message:
+            kind, text = message["error"]
+            return getattr(errors, kind, errors.NameortError)(text)
+        if "oserror" in message:
+            return OSError(*message["oserror"])
+        return RuntimeError(f"a nameort batch worker process failed: {message['why']}")
+
+    def copy_to(self, binary, start: int, end: int) -> None:
+        """Bytes [start, end) of its part file into ``binary``.
+
+        Read with ``pread``: the worker's descriptor shares the file offset with
+        this one, and it may be appending its next range right now.
+        """
+        fd = self.part.fileno()
+        while start < end:
+            block = os.pread(fd, min(COPY_BLOCK, end - start), start)
+            if not block:
+                raise OSError(errno.EIO, "a worker's part file is shorter than it said")
+            binary.write(block)
+            start += len(block)
 
     def stop(self) -> None:
         """End the process if it still runs, and close its files (the part file goes away)."""
+        self.stopped = True
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
@@ -212,15 +235,21 @@ class _Worker:
 
 
 class SplitJob:
-    """A CSV file's byte ranges on worker processes; ``run(out)`` writes the whole output and returns the counts."""
+    """A CSV file's byte ranges on worker processes; ``run(out)`` writes the whole output and returns the counts.
+
+    The file is cut into ``RANGES_PER_WORKER`` ranges per worker, and a worker
+    that is done takes the next range not yet given out: a worker on a slower
+    core (a busy neighbour on a shared host) does fewer ranges instead of
+    holding up the end.
+    """
 
     def __init__(self, spec: RangeSpec, src, model_path, size: int, parts: int, *, memo_size: int,
                  progress=None, started=None, where=None, ready=()):
         self.spec, self.src, self.model_path, self.size = spec, str(Path(src).resolve()), str(model_path), size
-        self.parts, self.memo_size = parts, memo_size
+        self.parts, self.memo_size = parts, memo_size  # parts: worker processes
         self.progress, self.started = progress, time.monotonic() if started is None else started
         self.where = where  # folder for the temporary parts (the output's); None: the system's
-        self.ready = list(ready)  # workers started early (``start_early``), waiting for a range
+        self.ready = list(ready)  # workers started early (``start_early``), all reporting to one queue
         self.count = self.skipped = self.model_names = 0  # rows, bad rows skipped, texts the model ran
         self.counts = Counter()  # rows per status
         self.ranges = 0  # ranges written
@@ -228,65 +257,85 @@ class SplitJob:
 
     def run(self, out) -> Counter:
         """Every range's output into ``out`` (the text stream the one-process job would write), in order."""
-        starts = record_starts(self.src, self.size, self.parts)
+        starts = record_starts(self.src, self.size, self.parts * RANGES_PER_WORKER)
         bounds = [offset for offset, _ in starts]
         ends = bounds[1:] + [self.size]
-        messages = Queue()
-        running = {}  # index of a range's start -> (index of the start past its end, _Worker)
+        messages = self.ready[0].messages if self.ready else Queue()
+        past = {i: i + 1 for i in range(len(bounds))}  # a range's first index -> the index past it (merges grow it)
+        todo = deque(range(len(bounds)))  # ranges not given out yet, by first index, in order
+        results = {}  # first index -> (worker, final message) of ranges done but not written
+        workers, self.ready = self.ready, []
+        spawned = 0
 
-        def launch(i, j):
-            task = {"spec": asdict(self.spec), "model": self.model_path, "path": self.src, "memo_size": self.memo_size,
-                    "start": bounds[i], "end": ends[j - 1], "final": j == len(bounds), "line_offset": starts[i][1],
-                    "threads": THREADS}
-            worker = self.ready.pop(0) if self.ready else _Worker(self.where, None)
-            worker.start(task, messages)
-            running[i] = (j, worker)
+        def give_out():
+            nonlocal spawned
+            while todo and len([w for w in workers if w.proc.poll() is None]) < self.parts \
+                    and spawned < len(bounds) + self.parts:
+                workers.append(_Worker(self.where, self.model_path, messages))
+                spawned += 1
+            for worker in workers:
+                if not todo:
+                    return
+                if worker.task is None and not worker.stopped and worker.proc.poll() is None:
+                    i = todo.popleft()
+                    j = past[i]
+                    worker.give((i, j), {
+                        "spec": asdict(self.spec), "model": self.model_path, "path": self.src,
+                        "memo_size": self.memo_size, "start": bounds[i], "end": ends[j - 1], "final": j == len(bounds),
+                        "line_offset": starts[i][1], "threads": THREADS,
+                    })
 
         out.flush()
         binary = out.buffer
         try:
-            for i in range(len(bounds)):
-                launch(i, i + 1)
+            give_out()
             pos = 0  # the next range to write: its start is a confirmed record boundary
             while pos < len(bounds):
-                j, worker = running[pos]
-                if worker.result is None:
-                    self._wait(messages, running, bounds[pos])
+                if pos not in results:
+                    self._take(messages, past, results, give_out)
+                    if self.progress is not None:
+                        busy = [w for w in workers if w.task is not None]
+                        rows = self.count + sum(w.rows for w in busy)
+                        rows += sum(m["done"]["rows"] for _, m in results.values() if "done" in m)
+                        done = bounds[pos] + sum(w.bytes for w in busy)
+                        done += sum(ends[past[i] - 1] - bounds[i] for i in results)
+                        self.progress(Progress(rows, done, self.size, time.monotonic() - self.started))
                     continue
-                outcome = worker.outcome()
+                worker, message = results.pop(pos)
+                outcome = worker.outcome(message)
                 if isinstance(outcome, Exception):
                     raise outcome
-                del running[pos]
                 if outcome.overran:  # its last record runs on into the next range: run both as one
-                    worker.stop()
                     self.remerged += 1
-                    if j in running:
-                        running.pop(j)[1].stop()
-                    launch(pos, j + 1)
+                    j = past[pos]
+                    past[pos] = past.pop(j)
+                    results.pop(j, None)  # what the next range did no longer counts, nor will what it does
+                    if j in todo:
+                        todo.remove(j)
+                    todo.appendleft(pos)
+                    give_out()
                     continue
-                worker.copy_to(binary)
-                worker.stop()
+                worker.copy_to(binary, *message["part"])
                 self.count += outcome.rows
                 self.skipped += outcome.skipped
                 self.counts.update(outcome.counts)
                 self.model_names += outcome.model_names
                 self.ranges += 1
-                pos = j
+                pos = past[pos]
             binary.flush()
         finally:
-            stop_all([worker for _, worker in running.values()] + self.ready)
+            stop_all(workers)
         return self.counts
 
-    def _wait(self, messages: Queue, running: dict, written_bytes: int) -> None:
-        """Take the workers' messages for a moment: keep final ones, report progress."""
+    def _take(self, messages: Queue, past: dict, results: dict, give_out) -> None:
+        """Take the workers' messages for a moment: keep the ranges' ends, and give out more ranges."""
         try:
-            worker, final = messages.get(timeout=0.5)
+            worker, message = messages.get(timeout=0.5)
         except Empty:
             return
-        if final is not None:
-            worker.result = final
-        if self.progress is not None:
-            workers = [w for _, w in running.values()]
-            rows = self.count + sum(w.rows for w in workers)
-            done = written_bytes + sum(w.bytes for w in workers)
-            self.progress(Progress(rows, done, self.size, time.monotonic() - self.started))
+        if message is None or worker.stopped:  # progress, or the end of a worker stopped here
+            return
+        task, worker.task = worker.task, None
+        if task is not None and past.get(task[0]) == task[1]:  # still wanted: not merged into another since
+            results[task[0]] = (worker, message)
+        give_out()  # to this worker, or (it crashed) to one started in its place
