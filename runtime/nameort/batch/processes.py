@@ -234,6 +234,40 @@ class _Worker:
                 pass
 
 
+class _Ranges:
+    """The byte ranges of one file: which are still to give out, and how far each reaches after merges."""
+
+    def __init__(self, starts: list, size: int):
+        self.bounds = [offset for offset, _ in starts]
+        self.lines_before = [lines for _, lines in starts]
+        self.ends = self.bounds[1:] + [size]
+        self.past = {i: i + 1 for i in range(len(starts))}  # a range's first index -> the index past its last
+        self.todo = deque(range(len(starts)))  # ranges not given out yet, by first index, in order
+
+    def __len__(self) -> int:
+        return len(self.bounds)
+
+    def take(self) -> tuple:
+        """The next range to give out: (first, past) indices."""
+        i = self.todo.popleft()
+        return i, self.past[i]
+
+    def wanted(self, task: tuple) -> bool:
+        """Is ``task``'s range still one to write (not merged into another since it was given out)?"""
+        return self.past.get(task[0]) == task[1]
+
+    def merge_next(self, i: int) -> None:
+        """Range ``i`` ran past its end: it takes in the next one and goes first in line again."""
+        j = self.past[i]
+        self.past[i] = self.past.pop(j)
+        if j in self.todo:
+            self.todo.remove(j)
+        self.todo.appendleft(i)
+
+    def size_of(self, i: int) -> int:
+        return self.ends[self.past[i] - 1] - self.bounds[i]
+
+
 class SplitJob:
     """A CSV file's byte ranges on worker processes; ``run(out)`` writes the whole output and returns the counts.
 
@@ -249,7 +283,10 @@ class SplitJob:
         self.parts, self.memo_size = parts, memo_size  # parts: worker processes
         self.progress, self.started = progress, time.monotonic() if started is None else started
         self.where = where  # folder for the temporary parts (the output's); None: the system's
-        self.ready = list(ready)  # workers started early (``start_early``), all reporting to one queue
+        self.workers = list(ready)  # started early (``start_early``), all reporting to one queue
+        self.messages = self.workers[0].messages if self.workers else Queue()
+        self.spawned = 0  # workers started here
+        self.results = {}  # a range's first index -> (worker, final message), for ranges done but not written
         self.count = self.skipped = self.model_names = 0  # rows, bad rows skipped, texts the model ran
         self.counts = Counter()  # rows per status
         self.ranges = 0  # ranges written
@@ -257,63 +294,26 @@ class SplitJob:
 
     def run(self, out) -> Counter:
         """Every range's output into ``out`` (the text stream the one-process job would write), in order."""
-        starts = record_starts(self.src, self.size, self.parts * RANGES_PER_WORKER)
-        bounds = [offset for offset, _ in starts]
-        ends = bounds[1:] + [self.size]
-        messages = self.ready[0].messages if self.ready else Queue()
-        past = {i: i + 1 for i in range(len(bounds))}  # a range's first index -> the index past it (merges grow it)
-        todo = deque(range(len(bounds)))  # ranges not given out yet, by first index, in order
-        results = {}  # first index -> (worker, final message) of ranges done but not written
-        workers, self.ready = self.ready, []
-        spawned = 0
-
-        def give_out():
-            nonlocal spawned
-            while todo and len([w for w in workers if w.proc.poll() is None]) < self.parts \
-                    and spawned < len(bounds) + self.parts:
-                workers.append(_Worker(self.where, self.model_path, messages))
-                spawned += 1
-            for worker in workers:
-                if not todo:
-                    return
-                if worker.task is None and not worker.stopped and worker.proc.poll() is None:
-                    i = todo.popleft()
-                    j = past[i]
-                    worker.give((i, j), {
-                        "spec": asdict(self.spec), "model": self.model_path, "path": self.src,
-                        "memo_size": self.memo_size, "start": bounds[i], "end": ends[j - 1], "final": j == len(bounds),
-                        "line_offset": starts[i][1], "threads": THREADS,
-                    })
-
+        ranges = _Ranges(record_starts(self.src, self.size, self.parts * RANGES_PER_WORKER), self.size)
         out.flush()
         binary = out.buffer
         try:
-            give_out()
+            self._give_out(ranges)
             pos = 0  # the next range to write: its start is a confirmed record boundary
-            while pos < len(bounds):
-                if pos not in results:
-                    self._take(messages, past, results, give_out)
-                    if self.progress is not None:
-                        busy = [w for w in workers if w.task is not None]
-                        rows = self.count + sum(w.rows for w in busy)
-                        rows += sum(m["done"]["rows"] for _, m in results.values() if "done" in m)
-                        done = bounds[pos] + sum(w.bytes for w in busy)
-                        done += sum(ends[past[i] - 1] - bounds[i] for i in results)
-                        self.progress(Progress(rows, done, self.size, time.monotonic() - self.started))
+            while pos < len(ranges):
+                if pos not in self.results:
+                    self._take(ranges)
+                    self._report(ranges, pos)
                     continue
-                worker, message = results.pop(pos)
+                worker, message = self.results.pop(pos)
                 outcome = worker.outcome(message)
                 if isinstance(outcome, Exception):
                     raise outcome
                 if outcome.overran:  # its last record runs on into the next range: run both as one
                     self.remerged += 1
-                    j = past[pos]
-                    past[pos] = past.pop(j)
-                    results.pop(j, None)  # what the next range did no longer counts, nor will what it does
-                    if j in todo:
-                        todo.remove(j)
-                    todo.appendleft(pos)
-                    give_out()
+                    self.results.pop(ranges.past[pos], None)  # what the next range did no longer counts
+                    ranges.merge_next(pos)
+                    self._give_out(ranges)
                     continue
                 worker.copy_to(binary, *message["part"])
                 self.count += outcome.rows
@@ -321,21 +321,51 @@ class SplitJob:
                 self.counts.update(outcome.counts)
                 self.model_names += outcome.model_names
                 self.ranges += 1
-                pos = past[pos]
+                pos = ranges.past[pos]
             binary.flush()
         finally:
-            stop_all(workers)
+            stop_all(self.workers)
         return self.counts
 
-    def _take(self, messages: Queue, past: dict, results: dict, give_out) -> None:
+    def _give_out(self, ranges: _Ranges) -> None:
+        """The next ranges to the idle workers, starting workers in place of any that died."""
+        alive = [w for w in self.workers if not w.stopped and w.proc.poll() is None]
+        while ranges.todo and len(alive) < self.parts and self.spawned < len(ranges) + self.parts:
+            alive.append(_Worker(self.where, self.model_path, self.messages))
+            self.workers.append(alive[-1])
+            self.spawned += 1
+        if ranges.todo and not alive:
+            raise RuntimeError("the nameort batch worker processes keep failing")
+        for worker in alive:
+            if not ranges.todo:
+                break
+            if worker.task is None:
+                i, j = task = ranges.take()
+                worker.give(task, {
+                    "spec": asdict(self.spec), "model": self.model_path, "path": self.src, "memo_size": self.memo_size,
+                    "start": ranges.bounds[i], "end": ranges.ends[j - 1], "final": j == len(ranges),
+                    "line_offset": ranges.lines_before[i], "threads": THREADS,
+                })
+
+    def _take(self, ranges: _Ranges) -> None:
         """Take the workers' messages for a moment: keep the ranges' ends, and give out more ranges."""
         try:
-            worker, message = messages.get(timeout=0.5)
+            worker, message = self.messages.get(timeout=0.5)
         except Empty:
             return
         if message is None or worker.stopped:  # progress, or the end of a worker stopped here
             return
         task, worker.task = worker.task, None
-        if task is not None and past.get(task[0]) == task[1]:  # still wanted: not merged into another since
-            results[task[0]] = (worker, message)
-        give_out()  # to this worker, or (it crashed) to one started in its place
+        if task is not None and ranges.wanted(task):
+            self.results[task[0]] = (worker, message)
+        self._give_out(ranges)  # to this worker, or (it crashed) to one started in its place
+
+    def _report(self, ranges: _Ranges, pos: int) -> None:
+        """Progress: rows and bytes written, done but not written yet, and read by the busy workers."""
+        if self.progress is None:
+            return
+        busy = [w for w in self.workers if w.task is not None]
+        rows = self.count + sum(w.rows for w in busy)
+        rows += sum(m["done"]["rows"] for _, m in self.results.values() if "done" in m)
+        done = ranges.bounds[pos] + sum(w.bytes for w in busy) + sum(map(ranges.size_of, self.results))
+        self.progress(Progress(rows, done, self.size, time.monotonic() - self.started))
