@@ -82,6 +82,12 @@ def test_temperature_scales_log_odds_and_keeps_the_argmax():
         ({"other_label": "Italian", "other_threshold": 1.5}, "other_threshold must be between 0 and 1"),
         ({"foreign_letters": True}, "foreign_letters needs an other_label"),
         ([1, 2], "decision must be a JSON object"),
+        ({"letter_labels": ["ř"]}, "letter_labels must be a JSON object"),
+        ({"letter_labels": {"ř": ["Czech"]}}, "letter_labels: 'Czech' is not one of the labels"),
+        ({"letter_labels": {"ř": []}}, "letter_labels: 'ř' must list labels"),
+        ({"letter_labels": {"ř": "German"}}, "letter_labels: 'ř' must list labels"),
+        ({"letter_labels": {"ch": ["German"]}}, "letter_labels: 'ch' is not one character beyond ASCII"),
+        ({"letter_labels": {"a": ["German"]}}, "letter_labels: 'a' is not one character beyond ASCII"),
     ],
 )
 def test_a_bad_decision_entry_is_a_model_error(tmp_path, entry, message):
@@ -163,3 +169,64 @@ def test_accuracy_summary_fits_the_kind_of_model():
     )
     assert accuracy_summary({"test_accuracy": 0.96503}) == "accuracy 0.965"
     assert accuracy_summary({}) is None
+
+
+LANGS = ("Czech", "Polish", "Spanish", "Vietnamese")
+LETTERS = DecisionRules(letter_labels=(("ñ", ("Spanish",)), ("ó", ("Czech", "Polish", "Spanish", "Vietnamese")),
+                                       ("ř", ("Czech",)), ("ś", ("Polish",)), ("ễ", ("Vietnamese",))))
+
+
+@pytest.mark.parametrize("name, allowed", [
+    ("Dvořák", [True, False, False, False]),  # ř: Czech only (á is not listed: no say)
+    ("DVOŘÁK", [True, False, False, False]),  # a capital is looked up lower-cased
+    ("Dvor\u030cák", [True, False, False, False]),  # decomposed: read in NFC
+    ("Muñóz", [False, False, True, False]),  # ñ and ó: the labels listed for both
+    ("Jóźwik", None),  # ó allows all four: nothing is ruled out
+    ("Śńřx", None),  # ś and ř share no label: nothing is ruled out
+    ("Nowak", None),
+])
+def test_letter_labels_allow_the_labels_listed_for_every_letter(name, allowed):
+    from nameort.decision import allowed_labels
+
+    got = allowed_labels(name, LETTERS, LANGS)
+    assert (got if got is None else got.tolist()) == allowed
+
+
+def test_letters_rule_out_labels_and_the_rest_sum_to_one():
+    from nameort.decision import restrict_to_letters
+
+    p = np.array([[0.1, 0.6, 0.2, 0.1], [0.1, 0.6, 0.2, 0.1], [0.0, 0.5, 0.5, 0.0], [0.25, 0.25, 0.25, 0.25]])
+    restrict_to_letters(p, ["Dvořák", "Nowak", "Nguyễn", "Muñoz"], LETTERS, LANGS)
+    assert p[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert p[1].tolist() == [0.1, 0.6, 0.2, 0.1]  # no listed letter: as the model said
+    assert p[2].tolist() == [0.0, 0.5, 0.5, 0.0]  # the allowed label holds nothing: as the model said
+    assert p[3].tolist() == [0.0, 0.0, 1.0, 0.0]
+    background = DecisionRules(other_label="Polish", letter_labels=(("ř", ("Czech",)),))
+    q = np.array([[0.2, 0.3, 0.5, 0.0]])
+    restrict_to_letters(q, ["Dvořák"], background, LANGS)
+    assert q[0].tolist() == pytest.approx([0.4, 0.6, 0.0, 0.0], abs=1e-15)  # the background label stays
+
+
+def test_letter_labels_go_through_the_sidecar_and_every_prediction(tmp_path):
+    plain = Classifier.load(_bundled_copy(tmp_path / "plain", {}))
+    entry = {"letter_labels": {"ř": ["German"], "ñ": ["Italian"], "ü": ["German", "Italian"]}}
+    clf = Classifier.load(_bundled_copy(tmp_path / "letters", entry))
+    assert clf.card.decision.to_json()["letter_labels"] == entry["letter_labels"]
+    names = ["Dvořák", "Muñoz", "Müller", "Rossi", "Dvorak"]
+    before = {p.name: p for p in plain.predict_many(names)}
+    after = {p.name: p for p in clf.predict_many(names, top_k=3)}
+    assert after["Dvořák"].label == "German" and after["Dvořák"].probabilities["Italian"] == 0.0
+    assert after["Muñoz"].label == "Italian" and after["Muñoz"].confidence == 1.0 - after["Muñoz"].probabilities["other"]
+    assert after["Muñoz"].probabilities["German"] == 0.0 and after["Muñoz"].top[0][0] == "Italian"
+    for name in ["Rossi", "Dvorak"]:  # nothing ruled out: the plain model's numbers
+        assert after[name].probabilities == before[name].probabilities
+    # ü allows German and Italian ("other" is an ordinary label here): their odds stay as the model gave them.
+    b, a = before["Müller"].probabilities, after["Müller"].probabilities
+    assert a["other"] == 0.0 < b["other"] and a["German"] / a["Italian"] == pytest.approx(b["German"] / b["Italian"])
+    for name in names:
+        assert math.isclose(sum(after[name].probabilities.values()), 1.0, abs_tol=1e-12)
+        assert clf.predict(name, top_k=3) == after[name]
+    from nameort.output import decision_text
+
+    assert decision_text(clf.card.decision.to_json()) == (
+        "temperature 1; 3 letters beyond ASCII answered among the labels writing them (ñ, ü, ř, ...)")

@@ -209,3 +209,32 @@ def test_merged_members_compute_the_mean_of_their_logits(layers, cell):
         assert torch.allclose(merged(x), expected, atol=1e-6)
     with pytest.raises(ValueError, match="identical 'last'-head"):
         merge_members([members[0], build_model(dataclasses.replace(config, hidden_size=4))])
+
+
+def test_letter_labels_are_recorded_for_the_models_labels_and_answer_by_letter(tmp_path):
+    """--letter-labels: the sidecar lists, for each letter beyond ASCII, which of the model's labels write it."""
+    data = write_files(tmp_path / "names", {
+        "Czech": ["Novak", "Svoboda", "Dvorak", "Cerny", "Prochazka", "Kucera", "Vesely", "Horak"] * 2,
+        "Polish": ["Nowak", "Kowalski", "Wisniewski", "Wojcik", "Kaminski", "Lewandowski", "Zielinski"] * 2,
+        "Spanish": ["Garcia", "Martinez", "Lopez", "Sanchez", "Perez", "Gomez", "Munoz", "Diaz"] * 2,
+    })
+    runner = CliRunner()
+    for flag in ("--letter-labels", "--no-letter-labels"):
+        run, model = tmp_path / f"run{flag}", tmp_path / f"model{flag}"
+        result = runner.invoke(main, ["train", "--data", str(data), "--out", str(run), "--labels", "all",
+                                      "--epochs", "1", "--hidden", "8", "--quiet", flag])
+        assert result.exit_code == 0, result.output
+        assert runner.invoke(main, ["export", str(run), "--out", str(model)]).exit_code == 0
+    card = json.loads((tmp_path / "model--letter-labels" / "model.onnx.json").read_text())
+    letters = card["decision"]["letter_labels"]
+    assert letters["ř"] == ["Czech"] and letters["ł"] == ["Polish"] and letters["ñ"] == ["Spanish"]
+    assert letters["ó"] == ["Czech", "Polish", "Spanish"] and letters["ü"] == ["Spanish"]
+    assert "ß" not in letters and "ễ" not in letters  # German's, Vietnamese's: none of these labels
+    plain = json.loads((tmp_path / "model--no-letter-labels" / "model.onnx.json").read_text())
+    assert "letter_labels" not in (plain.get("decision") or {})
+    result = runner.invoke(main, ["classify", "--model", str(tmp_path / "model--letter-labels"), "--format", "jsonl",
+                                  "Dvořák", "Łukasiewicz", "Muñoz"])
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.output.splitlines()]
+    assert [a["label"] for a in answers] == ["Czech", "Polish", "Spanish"]
+    assert answers[0]["probabilities"]["Polish"] == answers[0]["probabilities"]["Spanish"] == 0.0

@@ -145,6 +145,16 @@ DECISION_MODELS = [
      {"temperature": 0.7, "other_label": "other", "other_threshold": 0.55, "foreign_letters": False},
      [{}, {"threshold": 0.9}, {"other_threshold": 1 / 3}]),
     ("eighteen", EIGHTEEN, {"temperature": 1.3}, [{}, {"top_k": 5}, {"top_k": 18, "threshold": 0.3}]),
+    ("eighteen-letters", EIGHTEEN, {"temperature": 1.3, "letter_labels": {
+        "ř": ["Czech"], "ñ": ["Spanish"], "ł": ["Polish"], "ễ": ["Vietnamese"], "ß": ["German"],
+        "ü": ["German", "Spanish"], "ç": ["French", "Portuguese", "Spanish"],
+        "í": ["Czech", "Irish", "Portuguese", "Spanish", "Vietnamese"],
+        "ó": ["Czech", "Irish", "Polish", "Portuguese", "Spanish", "Vietnamese"],
+        "ú": ["Czech", "Irish", "Portuguese", "Spanish", "Vietnamese"]}},
+     [{}, {"top_k": 5}, {"top_k": 18, "threshold": 0.3}]),
+    ("open-set-letters", ["German", "Italian", "other"],
+     {"other_label": "other", "other_threshold": 0.6, "letter_labels": {"ü": ["German"], "ì": ["Italian"]}},
+     [{}, {"top_k": 3}]),
 ]
 
 # Sidecar decision entries both readers refuse, with the runtime's message.
@@ -156,6 +166,11 @@ BAD_DECISIONS = [
     {"other_label": "Italian", "other_threshold": -0.1},
     {"foreign_letters": True},
     [1, 2],
+    {"letter_labels": ["ř"]},
+    {"letter_labels": {"ř": ["Czech"]}},
+    {"letter_labels": {"ř": []}},
+    {"letter_labels": {"ch": ["German"]}},
+    {"letter_labels": {"a": ["German"]}},
 ]
 
 

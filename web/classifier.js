@@ -2,7 +2,8 @@
 // runtime does (runtime/nameort/sidecar.py, decision.py, classifier.py), the
 // ONNX model run on onnxruntime-web, and one prediction per name in the Python
 // runtime's shape, answered by the sidecar's decision rules (temperature,
-// background label, foreign letters) exactly as decision.decide answers it.
+// background label, foreign letters, letters only some labels write) exactly as
+// decision.restrict_to_letters and decision.decide answer it.
 //
 // `ort` is passed in rather than imported, so this module (like encoder.js) has
 // no dependency a Node test would have to load.
@@ -58,7 +59,7 @@ function jsonNumber(data, key, fallback) {
  */
 export function decisionFromJSON(data, labels) {
   if (data === undefined || data === null) {
-    return { temperature: 1, otherLabel: null, otherThreshold: 0.5, foreignLetters: false };
+    return { temperature: 1, otherLabel: null, otherThreshold: 0.5, foreignLetters: false, letterMasks: new Map() };
   }
   if (typeof data !== "object" || Array.isArray(data)) throw new Error("decision must be a JSON object");
   const rules = {
@@ -67,6 +68,7 @@ export function decisionFromJSON(data, labels) {
     otherThreshold: jsonNumber(data, "other_threshold", 0.5),
     foreignLetters: pyTruthy(data.foreign_letters ?? false),
   };
+  const letterLabels = letterLabelsFromJSON(data.letter_labels ?? {}, labels);
   if (!(Number.isFinite(rules.temperature) && rules.temperature > 0)) {
     throw new Error(`temperature must be a positive number, not ${pyFloat(rules.temperature)}`);
   }
@@ -77,7 +79,53 @@ export function decisionFromJSON(data, labels) {
   if (rules.otherLabel !== null && !labels.includes(rules.otherLabel)) {
     throw new Error(`other_label ${pyStr(rules.otherLabel)} is not one of the labels`);
   }
+  // decision._letter_masks: letter -> may a name holding it be each label? (the background label always may)
+  rules.letterMasks = new Map(
+    letterLabels.map(([letter, listed]) => [letter, labels.map((l) => listed.includes(l) || l === rules.otherLabel)]),
+  );
   return rules;
+}
+
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** decision._letter_labels: the sidecar's "letter_labels" object, checked, as [letter, labels] pairs. */
+function letterLabelsFromJSON(data, labels) {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new Error("letter_labels must be a JSON object");
+  }
+  const entries = [];
+  for (const [letter, listed] of Object.entries(data)) {
+    if (Array.from(letter).length !== 1 || ASCII.test(letter)) {
+      throw new Error(`letter_labels: ${pyStr(letter)} is not one character beyond ASCII`);
+    }
+    if (!Array.isArray(listed) || !listed.length || !listed.every((l) => typeof l === "string")) {
+      throw new Error(`letter_labels: ${pyStr(letter)} must list labels`);
+    }
+    for (const label of listed) {
+      if (!labels.includes(label)) throw new Error(`letter_labels: ${pyStr(label)} is not one of the labels`);
+    }
+    entries.push([letter, listed]);
+  }
+  return entries;
+}
+
+/**
+ * decision.restrict_to_letters for one row: the row kept to the labels the name's letters allow,
+ * summing to 1 again (a new array), or the row itself when they rule nothing out.
+ */
+export function restrictToLetters(row, name, rules) {
+  if (!rules.letterMasks.size || ASCII.test(name)) return row;
+  let allowed = null;
+  for (const ch of name.normalize("NFC")) {
+    let mask = rules.letterMasks.get(ch);
+    if (mask === undefined) mask = rules.letterMasks.get(ch.toLowerCase());
+    if (mask !== undefined) allowed = allowed === null ? mask : allowed.map((a, i) => a && mask[i]);
+  }
+  if (allowed === null || allowed.every(Boolean) || !allowed.some(Boolean)) return row;
+  const kept = Array.from(row, (v, i) => (allowed[i] ? v : 0));
+  let total = 0;
+  for (const v of kept) total += v;
+  return total > 0 ? kept.map((v) => v / total) : row;
 }
 
 /** sidecar.read_card without the file system: every problem is an Error with a one-line message. */
@@ -283,7 +331,7 @@ export class Classifier {
     // The field order of Prediction.to_dict.
     const tail = { unknown_chars: p.unknown, text: p.text };
     if (!p.usable) return { name: p.name, label: null, confidence: null, status: p.status, probabilities: {}, ...tail };
-    const row = probs[rowOf.get(p.text)];
+    const row = restrictToLetters(probs[rowOf.get(p.text)], p.name, this.card.decision);
     const [best, confidence] = decide(row, this.card.decision, this.labels, otherThreshold, this.foreign(p));
     let label = this.labels[best];
     let status = p.status;

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sessions
-from .decision import check_other_threshold, decide, foreign_mask, softmax
+from .decision import check_other_threshold, decide, foreign_mask, restrict_to_letters, softmax
 from .encoding import EMPTY, LOW_CONFIDENCE, UNSUPPORTED, Encoder, PreparedName, status_string
 from .errors import ModelError
 from .sidecar import ModelCard, read_card, resolve_model_path
@@ -138,6 +138,7 @@ class Classifier:
             return _unusable(p)
         logits = self._sessions[0].run(None, {self._input: self.encoder.one_hot_single(p.text)})[0]
         probabilities = softmax(logits, self.card.decision.temperature)
+        restrict_to_letters(probabilities, [name], self.card.decision, self.labels)
         return self._predictions([p], probabilities, top_k, threshold, other_threshold)[0]
 
     def predict_many(

@@ -101,6 +101,9 @@ _RECIPE_OPTIONS = (
     click.option("--logit-adjust", type=click.FloatRange(0, None), default=None,
                  help="Class balancing: subtract this times log(label share) from the logits after training "
                       "(1: as if every label were equally common; default 0)."),
+    click.option("--letter-labels/--no-letter-labels", default=None,
+                 help="Record which labels write each letter beyond ASCII (for the tutorial's languages), so a "
+                      "name holding such letters is answered among those (default: on for languages)."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
     click.option("--threads", type=int, default=None, help="torch CPU threads (default 1: fastest for these models)."),
 )
@@ -132,6 +135,7 @@ def _recipe_config(data_dir, recipe: dict):
         dedupe=recipe["dedupe"],
         merge=parse_merge(recipe["merge"]) if recipe["merge"] is not None else None,
         logit_adjust=recipe["logit_adjust"],
+        letter_labels=recipe["letter_labels"],
         seed=recipe["seed"],
         cell=recipe["cell"],
         hidden_size=recipe["hidden"],

@@ -1,7 +1,7 @@
 """The bulk path every surface shares: names in, arrays out.
 
 ``classify(classifier, names)`` runs the same rules as ``Classifier.predict``
-(``encoding``'s text rules, ``decision.decide``, the low-confidence
+(``encoding``'s text rules, ``decision.restrict_to_letters`` and ``decide``, the low-confidence
 threshold) over a whole sequence at once and returns a ``Columns``: one
 NumPy array per field, one entry per input name, in input order. No Python
 object is made per name unless asked for (``Columns.predictions()``), which
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .classifier import UNKNOWN_LABEL, Prediction
-from .decision import decide, foreign_mask
+from .decision import decide, foreign_mask, restrict_to_letters
 from .encoding import (
     CAPITAL, EMPTY, LOW_CONFIDENCE, MIN_CAPITALS, MIN_SMALL, NO_CASE, OTHER_CASE, SMALL, TRUNCATED, UNKNOWN_CHARS,
     UNSUPPORTED, case_of, status_string,
@@ -214,6 +214,9 @@ def classify(
         probs = classifier.probabilities(model_input, batch_size=batch_size)
         if rows is not None:
             probs = probs[rows]
+        rules = classifier.card.decision
+        if rules.letter_labels:  # rule 4 reads the names as given, not the texts
+            restrict_to_letters(probs, [distinct[i] for i in usable.tolist()], rules, labels)
         best, conf = decide(probs, classifier.card.decision, labels, other_threshold=other_threshold,
                             foreign=_foreign(classifier, unknown, flags, usable))
         best = best.astype(np.int16)

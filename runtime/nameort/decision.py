@@ -15,14 +15,26 @@ entry gets the defaults, which is exactly a plain argmax of the softmax):
    operating point trades real-label recall for rejections, and raising it
    the other way round.
 3. The confidence is the probability of the answered label.
+4. A model may list, for letters that only some of its labels write
+   (``letter_labels``: ``ř`` only Czech, ``ã`` Portuguese or Vietnamese), which
+   labels those are. A name holding such letters can only be a label listed for
+   every one of them: the others' probabilities become zero and the rest are
+   scaled to sum to 1 again, before rules 2 and 3 (``restrict_to_letters``). The
+   background label is never ruled out; letters whose lists share no label rule
+   nothing out. It is how a model trained on ASCII-folded spellings (the
+   tutorial's Czech and Vietnamese files) still reads the letters real names
+   carry: ``Dvořák`` is Czech, not the Polish the folded ``Dvorak`` suggests.
 
 Everything here works on whole arrays, so one name and a million take the same
-path: ``Classifier.predict`` and every bulk surface call ``decide``.
+path: ``Classifier.predict`` and every bulk surface call ``restrict_to_letters``
+and ``decide``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +48,7 @@ class DecisionRules:
     other_label: str | None = None  # the background label, one of the model's labels; None: closed set
     other_threshold: float = 0.5  # answer other_label when its probability is at least this
     foreign_letters: bool = False  # a name holding a foreign letter is answered other_label
+    letter_labels: tuple = ()  # ((letter, (label, ...)), ...) sorted: the labels that write each letter (rule 4)
 
     def __post_init__(self):
         if not (math.isfinite(self.temperature) and self.temperature > 0):
@@ -49,12 +62,15 @@ class DecisionRules:
         """The sidecar entry; empty when every rule is the default (nothing to record)."""
         if self == DecisionRules():
             return {}
-        return {
+        entry = {
             "temperature": self.temperature,
             "other_label": self.other_label,
             "other_threshold": self.other_threshold,
             "foreign_letters": self.foreign_letters,
         }
+        if self.letter_labels:
+            entry["letter_labels"] = {letter: list(labels) for letter, labels in self.letter_labels}
+        return entry
 
     @classmethod
     def from_json(cls, data: dict | None, labels) -> "DecisionRules":
@@ -67,10 +83,28 @@ class DecisionRules:
             other_label=None if data.get("other_label") is None else str(data["other_label"]),
             other_threshold=float(data.get("other_threshold", 0.5)),
             foreign_letters=bool(data.get("foreign_letters", False)),
+            letter_labels=_letter_labels(data.get("letter_labels", {}), labels),
         )
         if rules.other_label is not None and rules.other_label not in labels:
             raise ValueError(f"other_label {rules.other_label!r} is not one of the labels")
         return rules
+
+
+def _letter_labels(data, labels) -> tuple:
+    """The sidecar's ``letter_labels`` object, checked, as a sorted tuple of (letter, labels)."""
+    if not isinstance(data, dict):
+        raise ValueError("letter_labels must be a JSON object")
+    entries = []
+    for letter, listed in data.items():
+        if len(letter) != 1 or letter.isascii():
+            raise ValueError(f"letter_labels: {letter!r} is not one character beyond ASCII")
+        if not isinstance(listed, list) or not listed or not all(isinstance(label, str) for label in listed):
+            raise ValueError(f"letter_labels: {letter!r} must list labels")
+        for label in listed:
+            if label not in labels:
+                raise ValueError(f"letter_labels: {label!r} is not one of the labels")
+        entries.append((letter, tuple(listed)))
+    return tuple(sorted(entries))
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -100,6 +134,56 @@ def foreign_letters(unknown: str, vocabulary) -> str:
 def foreign_mask(unknowns, vocabulary) -> np.ndarray:
     """For each name's unknown characters (as the encoder listed them): is a foreign letter among them?"""
     return np.fromiter((bool(u) and bool(foreign_letters(u, vocabulary)) for u in unknowns), bool)
+
+
+@functools.lru_cache(maxsize=16)
+def _letter_masks(rules: DecisionRules, labels: tuple) -> dict:
+    """Letter -> bool array over ``labels``: may a name holding it be that label? (The background label: always.)"""
+    masks = {}
+    for letter, listed in rules.letter_labels:
+        mask = np.array([label in listed or label == rules.other_label for label in labels])
+        masks[letter] = mask
+    return masks
+
+
+def allowed_labels(name: str, rules: DecisionRules, labels) -> np.ndarray | None:
+    """Rule 4 for one name: a bool per label (may it be that one?), or None when its letters rule nothing out.
+
+    The name is read in NFC; a letter not listed is looked up lower-cased too
+    (``Ř`` as ``ř``).
+    """
+    masks = _letter_masks(rules, tuple(labels))
+    allowed = None
+    for ch in unicodedata.normalize("NFC", name):
+        mask = masks.get(ch)
+        if mask is None:
+            mask = masks.get(ch.lower())
+        if mask is not None:
+            allowed = mask if allowed is None else allowed & mask
+    if allowed is None or allowed.all() or not allowed.any():
+        return None
+    return allowed
+
+
+def restrict_to_letters(probabilities: np.ndarray, names, rules: DecisionRules, labels) -> None:
+    """Rule 4, in place: each row of ``probabilities`` kept to the labels its name's letters allow, summing to 1.
+
+    ``names``: one per row, as given (not the text the model read: the
+    letters it folded or dropped are the ones that tell). A row whose allowed
+    labels hold no probability at all stays as it is.
+    """
+    if not rules.letter_labels:
+        return
+    for row, name in enumerate(names):
+        if name.isascii():  # no listed letter is ASCII: most names are done here
+            continue
+        allowed = allowed_labels(name, rules, labels)
+        if allowed is None:
+            continue
+        kept = probabilities[row] * allowed
+        total = kept.sum()
+        if total > 0:
+            probabilities[row] = kept / total
 
 
 def check_other_threshold(rules: DecisionRules, other_threshold) -> None:

@@ -126,6 +126,10 @@ def decision_text(decision: dict | None) -> str:
             rule += " or a foreign letter"
         parts.append(rule)
     parts.append(f"temperature {decision['temperature']:g}")
+    letters = decision.get("letter_labels")
+    if letters:
+        parts.append(f"{len(letters)} letters beyond ASCII answered among the labels writing them "
+                     f"({', '.join(sorted(letters)[:5])}, ...)")
     return "; ".join(parts)
 
 

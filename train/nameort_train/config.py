@@ -78,6 +78,10 @@ class TrainConfig:
     # equally common (0: the training mix). Measured on 18 languages it beat class-weighted
     # loss at every accuracy (docs/languages.md), and it costs nothing at inference.
     logit_adjust: float = 0.0
+    # Record in the model's decision rules which labels write each letter beyond ASCII
+    # (orthography.WRITERS), so that a name holding such letters is answered among those
+    # labels only (nameort.decision rule 4). For models of the tutorial's languages.
+    letter_labels: bool = False
     grad_clip: float = 1.0  # max gradient norm; tanh RNNs occasionally spike
     patience: int = 12  # stop after this many epochs without a better validation score
     device: str = "auto"  # "auto" (CUDA when torch sees it), "cpu" or "cuda"
@@ -184,6 +188,7 @@ PRESETS = {
         lr_schedule="onecycle",
         ensemble=3,
         logit_adjust=1.0,
+        letter_labels=True,
     ),
 }
 DEFAULT_PRESET = "small"

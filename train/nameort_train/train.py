@@ -34,6 +34,7 @@ from .config import ConfigError, TrainConfig
 from .data import split_indices
 from .figures import calibrate, foreign_mask, score
 from .metrics import classification_metrics
+from .orthography import letter_labels
 from .model import ModelConfig, build_model, inference_model, merge_members
 
 log = logging.getLogger(__name__)
@@ -291,10 +292,15 @@ def scored_rows(fitted: Fitted, dataset, rows, part: str) -> tuple:
 
 
 def fit_decision(fitted: Fitted, dataset, rows, config: TrainConfig) -> tuple:
-    """(DecisionRules, record): temperature and operating point fitted on the validation ``rows``."""
+    """(DecisionRules, record): temperature and operating point fitted on the validation ``rows``.
+
+    With ``config.letter_labels`` the rules also list the labels writing each
+    letter beyond ASCII (``orthography``). The metrics training reports are the
+    network's, without that rule; ``nameort evaluate`` applies every rule.
+    """
     targets, logits, foreign = scored_rows(fitted, dataset, rows, "validation")
     open_set = dataset.background is not None
-    return calibrate(
+    rules, record = calibrate(
         targets,
         logits,
         dataset.labels,
@@ -304,6 +310,10 @@ def fit_decision(fitted: Fitted, dataset, rows, config: TrainConfig) -> tuple:
         fixed_threshold=config.other_threshold,
         budget=config.other_budget,
     )
+    if config.letter_labels:
+        rules = dataclasses.replace(rules, letter_labels=tuple(sorted(
+            (letter, tuple(labels)) for letter, labels in letter_labels(dataset.labels).items())))
+    return rules, record
 
 
 def _encode(dataset, rules, splits, device) -> dict:
