@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from nameort.classifier import Classifier
+from nameort.decision import restrict_to_letters
 from nameort.errors import ModelError
 from nameort_train.background import build_dataset
 from nameort_train.data import DataError, split_indices
@@ -91,6 +92,8 @@ def evaluate_model(
         predictions = classifier.predict_many(names)
         prepared = [classifier.encoder.prepare(n) for n in names]
         probabilities = classifier.probabilities([p.text for p in prepared if p.usable])
+        # As predict_many answers: a name's letters beyond ASCII may narrow its labels (decision rule 4).
+        restrict_to_letters(probabilities, [p.name for p in prepared if p.usable], classifier.card.decision, labels)
         reaccented = None
         if classifier.card.decision.other_label is not None and dataset.origins:
             real = len(labels) - 1
