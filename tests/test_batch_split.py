@@ -402,3 +402,29 @@ def test_a_file_is_cut_into_ranges_that_idle_workers_take_in_turn(tmp_path, monk
     by_worker = Counter(worker for worker, _ in given)
     slow_worker = given[0][0]  # started first, given the first range
     assert by_worker[slow_worker] == 1 and sorted(by_worker.values()) == [1, 2 * processes.RANGES_PER_WORKER - 1]
+
+
+def test_workers_started_for_a_job_that_runs_in_one_process_after_all_stop_before_it(tmp_path, monkeypatch):
+    # A model that ends up on a GPU runs the job in one process: the workers started while it loaded
+    # are stopped before the first chunk, not left idle (each holding a model) until the job ends.
+    from nameort.classifier import Classifier
+
+    src = write_rows(tmp_path / "in.csv", people(3000, seed=15))
+    started, real, load = [], processes.start_early, Classifier.load.__func__
+
+    def keep(parts, model_path, where):
+        started.extend(real(parts, model_path, where))
+        return started
+
+    def on_a_gpu(cls, *args, **kwargs):
+        clf = load(cls, *args, **kwargs)
+        clf.provider = "CUDAExecutionProvider"  # as Classifier.load reports a CUDA session
+        return clf
+
+    monkeypatch.setattr(processes, "start_early", keep)
+    monkeypatch.setattr(Classifier, "load", classmethod(on_a_gpu))
+    alive_at_first_chunk = []
+    summary = classify_csv(src, tmp_path / "out.csv", "surname", workers=2, split=True,
+                           progress=lambda p: alive_at_first_chunk or alive_at_first_chunk.append(
+                               [w.proc.poll() is None for w in started]))
+    assert summary.rows == 3000 and len(started) == 2 and alive_at_first_chunk == [[False, False]]

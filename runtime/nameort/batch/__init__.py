@@ -148,6 +148,8 @@ def classify_csv(
             split, workers or default_threads(), src, input_format, fmt, rows.source.size, encoding,
             classifier.provider,
         )
+        if parts < 2:
+            processes.stop_all(early)  # started for a job that turned out not to split (the model is on a GPU)
         if parts > 1:
             from .ranges import RangeSpec, codecs_for
 

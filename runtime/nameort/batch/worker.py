@@ -32,7 +32,8 @@ from ..errors import InputError, NameortError
 WRITE_BUFFER = 1 << 16
 
 
-def main() -> int:
+def main() -> None:
+    """Load the models named, run the ranges given, one at a time, until stdin ends (see ``_read_tasks``)."""
     warnings.simplefilter("ignore")  # the parent loads the same model and shows its warnings
     from ..classifier import Classifier
     from . import allow_long_fields
@@ -110,14 +111,13 @@ def _report(message: dict) -> None:
 
 
 def run() -> None:
-    """The process's entry point: ``main``, then straight out."""
+    """The process's entry point: ``main``, which ends only by ``os._exit`` (stdin's end) or Ctrl-C."""
     try:
-        status = main()
+        main()
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent reports it
-        status = 130
-    # Straight out, without the interpreter's shutdown: the thread watching stdin is still blocked
-    # reading it, and finalizing under it aborts the process. Everything was written and flushed.
-    os._exit(status)
+        # Straight out, without the interpreter's shutdown: the thread reading stdin is still
+        # blocked there, and finalizing under it aborts the process.
+        os._exit(130)
 
 
 if __name__ == "__main__":
