@@ -89,9 +89,11 @@ def start_early(parts: int, model_path, where) -> list:
     be started (no room for its part file), none is: the job says why later,
     where it opens its output.
     """
+    if parts < 2:
+        return []
     started, messages = [], Queue()
     try:
-        while len(started) < parts > 1:
+        for _ in range(parts):
             started.append(_Worker(where, model_path, messages))
     except OSError:
         stop_all(started)
@@ -138,7 +140,8 @@ class _Worker:
 
     It starts (Python, nameort's imports, the model) while the parent is still
     reading the input's head and loading the model itself: that start, about
-    0.4 s, then mostly overlaps the parent's instead of following it. Its
+    0.4 s, then overlaps the parent's instead of following it (on two cores
+    only in part: 0.98x the time of a whole run, benchmarks/README.md). Its
     ranges' outputs go one after another into one unlinked temporary file
     (``part``); each range's report says where its bytes are in it.
     """
