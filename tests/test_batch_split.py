@@ -102,6 +102,20 @@ def test_a_cut_inside_a_quoted_record_is_run_again_merged(tmp_path, monkeypatch)
     assert jobs[0].remerged == 3 and jobs[0].ranges == 1  # every range ran into the next: one range in the end
 
 
+def test_cuts_inside_records_with_many_ranges_per_worker(tmp_path, monkeypatch):
+    # The same trap with 8 ranges per worker: ranges other workers are running or have done get
+    # merged away while the job goes on; what they did is dropped, and the bytes are still one process's.
+    lines = ["id,surname,height,note\n", "0,Rossi,5'11\",\n"]
+    lines += [f'{i},Schmidt{i},,"' + "line\n" * (i % 7 * 9) + '"\n' for i in range(1, 3000)]
+    src = tmp_path / "tricky.csv"
+    src.write_text("".join(lines), encoding="utf-8", newline="")
+    jobs, run = [], processes.SplitJob.run
+    monkeypatch.setattr(processes.SplitJob, "run", lambda self, out: jobs.append(self) or run(self, out))
+    (one, s1), (many, s2) = both(src, tmp_path, workers=3)
+    assert many == one and s2.rows == s1.rows == 3000
+    assert jobs[0].remerged > 0 and jobs[0].ranges + jobs[0].remerged == 3 * processes.RANGES_PER_WORKER
+
+
 def test_record_starts_follow_line_breaks_outside_quotes(tmp_path):
     src = write_rows(tmp_path / "in.csv", [["a", "b"]] + [[str(i), "x\ny" if i % 2 else "z"] for i in range(100)])
     data = src.read_bytes()
