@@ -238,3 +238,26 @@ def test_letter_labels_are_recorded_for_the_models_labels_and_answer_by_letter(t
     answers = [json.loads(line) for line in result.output.splitlines()]
     assert [a["label"] for a in answers] == ["Czech", "Polish", "Spanish"]
     assert answers[0]["probabilities"]["Polish"] == answers[0]["probabilities"]["Spanish"] == 0.0
+
+
+def test_crossval_scores_what_the_runtime_answers_with_letter_labels(tmp_path):
+    """Rule 4 in cross-validation: out of fold, a name holding ř is Czech only, and the temperature stays the fitted one."""
+    from nameort_train.crossval import cross_validate
+
+    data = write_files(tmp_path / "names", {
+        "Czech": ["Novák", "Dvořák", "Černý", "Kovář", "Procházka", "Kučera", "Veselý", "Horák", "Marek", "Pokorny"],
+        "Polish": ["Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kamiński", "Lewandowski", "Zieliński", "Łukasik"],
+        "Spanish": ["García", "Martínez", "López", "Sánchez", "Pérez", "Gómez", "Muñoz", "Díaz", "Ruiz", "Moreno"],
+    })
+    dataset = load_dataset(data, ("Czech", "Polish", "Spanish"))
+    runs = {flag: cross_validate(dataset, preset_config("small", labels=dataset.labels, epochs=2, hidden_size=8,
+                                                        letter_labels=flag), folds=2, repeats=1)
+            for flag in (False, True)}
+    labels = list(dataset.labels)
+    for flag, run in runs.items():
+        probabilities = dict(zip(dataset.names, run["out_of_fold"]["probabilities"]))
+        narrowed = [p[labels.index("Polish")] == p[labels.index("Spanish")] == 0.0 for p in
+                    (probabilities["Dvořák"], probabilities["Kovář"])]
+        assert narrowed == [flag, flag]
+        assert [f["temperature"] for f in run["folds"]] == [f["temperature"] for f in runs[False]["folds"]]
+    assert runs[True]["summary"]["accuracy"]["mean"] >= runs[False]["summary"]["accuracy"]["mean"]

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from nameort.decision import DecisionRules, decide, softmax
+from nameort.decision import DecisionRules, decide, restrict_to_letters, softmax
 from nameort.encoding import Encoder
 
 from .background import OTHER_LABEL, build_dataset, read_background
@@ -108,12 +108,18 @@ def cross_validate(
                 fitted = fit_rows(dataset, rows, fold_config, device)
                 decision, calibration = fit_decision(fitted, dataset, rows["validation"], fold_config)
                 targets, logits, foreign = scored_rows(fitted, dataset, test_rows, "test")
-                figures = score(targets, logits, dataset.labels, decision, foreign=foreign, top_k=top_k)
+                probabilities = softmax(logits, decision.temperature)
+                scored_logits, scoring = logits, decision
+                if decision.letter_labels:  # rule 4, as the runtime answers: scored from the narrowed probabilities
+                    restrict_to_letters(probabilities, [dataset.names[i] for i in test_rows], decision, dataset.labels)
+                    # Their logs at temperature 1 give them back.
+                    scored_logits = np.log(np.clip(probabilities, 1e-300, None))
+                    scoring = dataclasses.replace(decision, temperature=1.0)
+                figures = score(targets, scored_logits, dataset.labels, scoring, foreign=foreign, top_k=top_k)
                 if dataset.background is not None:
-                    figures |= per_language(dataset, test_rows, softmax(logits, decision.temperature), decision, foreign)
+                    figures |= per_language(dataset, test_rows, probabilities, decision, foreign)
                 confusion += np.asarray(figures.pop("confusion_matrix"))
                 if repeat == 0:
-                    probabilities = softmax(logits, decision.temperature)
                     oof_probabilities[test_rows] = probabilities
                     oof_answers[test_rows] = decide(probabilities, decision, dataset.labels, foreign=foreign)[0]
                     oof_foreign[test_rows] = foreign if foreign is not None else False
