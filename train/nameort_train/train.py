@@ -295,8 +295,8 @@ def fit_decision(fitted: Fitted, dataset, rows, config: TrainConfig) -> tuple:
     """(DecisionRules, record): temperature and operating point fitted on the validation ``rows``.
 
     With ``config.letter_labels`` the rules also list the labels writing each
-    letter beyond ASCII (``orthography``). The metrics training reports are the
-    network's, without that rule; ``nameort evaluate`` applies every rule.
+    letter beyond ASCII (``orthography``). The test figures training reports are
+    the network's, without that rule; ``crossval`` and ``nameort evaluate`` apply it.
     """
     targets, logits, foreign = scored_rows(fitted, dataset, rows, "validation")
     open_set = dataset.background is not None
