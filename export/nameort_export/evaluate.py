@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import dataclasses
-
 import numpy as np
 
 from nameort.classifier import Classifier
@@ -22,7 +20,7 @@ from nameort.decision import restrict_to_letters
 from nameort.errors import ModelError
 from nameort_train.background import build_dataset
 from nameort_train.data import DataError, split_indices
-from nameort_train.figures import score
+from nameort_train.figures import score_probabilities
 from nameort_train.metrics import classification_metrics
 
 from .reaccent import reaccent_figures
@@ -111,11 +109,7 @@ def evaluate_model(
     usable = [p.usable for p in prepared]
     rules = card.decision
     foreign = classifier.foreign([p for p in prepared if p.usable])
-    # probabilities are already temperature-scaled: their logs, at temperature 1, give them back.
-    figures = score(
-        np.asarray(targets)[usable], np.log(np.clip(probabilities, 1e-300, None)), labels,
-        dataclasses.replace(rules, temperature=1.0), foreign=foreign,
-    )
+    figures = score_probabilities(np.asarray(targets)[usable], probabilities, labels, rules, foreign=foreign)
     if plot_dir is not None:
         from nameort_train.plots import write_plots
 

@@ -35,7 +35,7 @@ from nameort.encoding import Encoder
 from .background import OTHER_LABEL, build_dataset, read_background
 from .config import TrainConfig
 from .data import NamesDataset, load_dataset, split_indices
-from .figures import auroc, choose_threshold, foreign_mask, score
+from .figures import auroc, choose_threshold, foreign_mask, score, score_probabilities
 from .train import fit_decision, fit_rows, logits_of, resolve_device, scored_rows, torch_threads
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,12 @@ def cross_validate(
                 decision, calibration = fit_decision(fitted, dataset, rows["validation"], fold_config)
                 targets, logits, foreign = scored_rows(fitted, dataset, test_rows, "test")
                 probabilities = softmax(logits, decision.temperature)
-                scored_logits, scoring = logits, decision
                 if decision.letter_labels:  # rule 4, as the runtime answers: scored from the narrowed probabilities
                     restrict_to_letters(probabilities, [dataset.names[i] for i in test_rows], decision, dataset.labels)
-                    # Their logs at temperature 1 give them back.
-                    scored_logits = np.log(np.clip(probabilities, 1e-300, None))
-                    scoring = dataclasses.replace(decision, temperature=1.0)
-                figures = score(targets, scored_logits, dataset.labels, scoring, foreign=foreign, top_k=top_k)
+                    figures = score_probabilities(targets, probabilities, dataset.labels, decision, foreign=foreign,
+                                                  top_k=top_k)
+                else:
+                    figures = score(targets, logits, dataset.labels, decision, foreign=foreign, top_k=top_k)
                 if dataset.background is not None:
                     figures |= per_language(dataset, test_rows, probabilities, decision, foreign)
                 confusion += np.asarray(figures.pop("confusion_matrix"))
@@ -164,7 +163,7 @@ def pooled_operating_point(dataset: NamesDataset, config: TrainConfig, probabili
     threshold, _ = choose_threshold(dataset.targets, probabilities, dataset.labels, OTHER_LABEL, use,
                                     config.other_budget)
     rules = DecisionRules(other_label=OTHER_LABEL, other_threshold=threshold, foreign_letters=use is not None)
-    figures = score(dataset.targets, np.log(np.clip(probabilities, 1e-300, None)), dataset.labels, rules, foreign=use)
+    figures = score_probabilities(dataset.targets, probabilities, dataset.labels, rules, foreign=use)
     keys = ("in_scope_accuracy", "in_scope_balanced_accuracy", "rejection", "auroc", "accuracy", "ece")
     return {"other_threshold": threshold, "budget": config.other_budget, **{k: figures[k] for k in keys}}
 

@@ -25,6 +25,8 @@ Definitions:
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import numpy as np
@@ -153,6 +155,16 @@ def score(targets, logits: np.ndarray, labels, rules: DecisionRules = DecisionRu
         out.update(openset(targets, probabilities, answers, labels, labels.index(rules.other_label)))
     return out
 
+
+
+def score_probabilities(targets, probabilities: np.ndarray, labels, rules: DecisionRules = DecisionRules(), *,
+                        foreign=None, top_k: int = 3) -> dict:
+    """``score`` of probabilities already scaled by the temperature (and narrowed by rule 4, where it applies).
+
+    Their logs, at temperature 1, give them back.
+    """
+    logits = np.log(np.clip(probabilities, 1e-300, None))
+    return score(targets, logits, labels, dataclasses.replace(rules, temperature=1.0), foreign=foreign, top_k=top_k)
 
 def openset(targets, probabilities, answers, labels, other: int) -> dict:
     """The open-set figures: in-scope accuracy, rejection of background rows, AUROC, objective."""

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nameort.decision import decide, softmax
+from nameort.decision import DecisionRules, decide, softmax
 from nameort.encoding import Encoder
 from nameort.errors import DeviceError
 
@@ -310,9 +310,9 @@ def fit_decision(fitted: Fitted, dataset, rows, config: TrainConfig) -> tuple:
         fixed_threshold=config.other_threshold,
         budget=config.other_budget,
     )
-    if config.letter_labels:
-        rules = dataclasses.replace(rules, letter_labels=tuple(sorted(
-            (letter, tuple(labels)) for letter, labels in letter_labels(dataset.labels).items())))
+    if config.letter_labels:  # read as a sidecar's entry is: checked, in its canonical order
+        rules = DecisionRules.from_json(rules.to_json() | {"letter_labels": letter_labels(dataset.labels)},
+                                        dataset.labels)
     return rules, record
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from queue import Empty, Queue
 
 from .. import csvio, errors
+from ..sessions import CPU
 from .job import Progress
 from .ranges import RangeDone, RangeSpec, codecs_for
 
@@ -53,7 +54,6 @@ BOOT = (
     "from nameort.batch.worker import run; run()"
 )
 PACKAGE = Path(__file__).resolve().parents[1]  # the nameort package folder
-CPU = "CPUExecutionProvider"
 
 
 def worker_command() -> list:
